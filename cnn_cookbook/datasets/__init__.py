@@ -1,0 +1,1 @@
+"""Data sets and external files: downloads, readers, and the embedded synthetic defaults."""

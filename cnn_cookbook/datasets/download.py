@@ -1,0 +1,268 @@
+"""One mechanism for every external file: find it locally or download it, verified.
+
+Downloads go through `pooch` (HTTP with a progress bar, written to a temp file and moved into
+place only after the hash matched).  Every file the recipes use is listed in :data:`REMOTE_FILES`
+with its mirrors and published hash (../shared/reference/downloads.md).  Where no hash has been
+published, the first download records its SHA-256 beside the file (``<name>.sha256``, trust on
+first use) and later downloads must match it.
+
+Archives are unpacked by :func:`extract_archive`, which refuses absolute paths, ``..`` members,
+links and device files, and unpacks into a temp folder that is renamed only when complete.
+"""
+
+import hashlib
+import logging
+import os
+import shutil
+import tarfile
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from cnn_cookbook.errors import ChecksumError, CookbookError, DataFormatError, MissingFileError
+from cnn_cookbook.fileio import ensure_dir
+
+#: seconds to wait for a connection or a stalled read; offline machines get an answer fast.
+TIMEOUT_SECONDS = 5
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    """An external file: its name on disk, where it can be fetched, and how to check it."""
+
+    filename: str
+    urls: tuple
+    sha256: str = None
+    md5: str = None
+    size: int = None
+    note: str = ""  # extra advice printed with the missing-file error
+
+    @property
+    def known_hash(self):
+        if self.sha256:
+            return f"sha256:{self.sha256}"
+        if self.md5:
+            return f"md5:{self.md5}"
+        return None
+
+
+def _mirrors(name, bases):
+    return tuple(base + name for base in bases)
+
+
+_MNIST_BASES = ("https://storage.googleapis.com/cvdf-datasets/mnist/",
+                "https://ossci-datasets.s3.amazonaws.com/mnist/",
+                "http://yann.lecun.com/exdb/mnist/")
+_FASHION_BASES = ("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",
+                  "https://storage.googleapis.com/tensorflow/tf-keras-datasets/")
+_VGG_TLS_NOTE = ("vlfeat.org's TLS certificate has expired in the past; if the download fails "
+                 "for that reason, fetch the file with a browser and place it at the path above")
+
+
+def _table():
+    files = {}
+
+    def add(key, remote):
+        files[key] = remote
+
+    mnist = [("train-images-idx3-ubyte.gz", 9912422,
+              "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609"),
+             ("train-labels-idx1-ubyte.gz", 28881,
+              "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c"),
+             ("t10k-images-idx3-ubyte.gz", 1648877,
+              "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6"),
+             ("t10k-labels-idx1-ubyte.gz", 4542,
+              "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6")]
+    for name, size, sha in mnist:
+        add(f"mnist/{name}", RemoteFile(name, _mirrors(name, _MNIST_BASES), sha256=sha, size=size))
+    fashion = [("train-images-idx3-ubyte.gz", 26421880,
+                "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84"),
+               ("train-labels-idx1-ubyte.gz", 29515,
+                "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845"),
+               ("t10k-images-idx3-ubyte.gz", 4422102,
+                "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073"),
+               ("t10k-labels-idx1-ubyte.gz", 5148,
+                "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5")]
+    for name, size, sha in fashion:
+        add(f"fashion/{name}", RemoteFile(name, _mirrors(name, _FASHION_BASES), sha256=sha, size=size))
+    add("cifar10/binary", RemoteFile(
+        "cifar-10-binary.tar.gz", ("https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz",),
+        sha256="c4a38c50a1bc5f3a1c5537f2155ab9d68f9f25eb1ed8d9ddda3db29a59bca1dd", size=170052171))
+    add("cifar10/python", RemoteFile(
+        "cifar-10-python.tar.gz", ("https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",),
+        sha256="6d958be074577803d12ecdefd02955f39262c83c16fe9348329d7fe0b5c001ce", size=170498071))
+    add("inception5h", RemoteFile(
+        "inception5h.zip",
+        ("https://storage.googleapis.com/download.tensorflow.org/models/inception5h.zip",
+         "http://download.tensorflow.org/models/inception5h.zip"),
+        sha256="d13569f6a98159de37e92e9c8ec4dae8f674fbf475f69fe6199b514f756d4364", size=49937555))
+    add("inception_v3", RemoteFile(
+        "inception-2015-12-05.tgz",
+        ("http://download.tensorflow.org/models/image/imagenet/inception-2015-12-05.tgz",),
+        size=88931400))
+    add("vgg19", RemoteFile(
+        "imagenet-vgg-verydeep-19.mat",
+        ("https://www.vlfeat.org/matconvnet/models/imagenet-vgg-verydeep-19.mat",),
+        sha256="abdb57167f82a2a1fbab1e1c16ad9373411883f262a1a37ee5db2e6fb0044695",
+        size=534904783, note=_VGG_TLS_NOTE))
+    add("vgg19_beta16", RemoteFile(
+        "imagenet-vgg-verydeep-19.mat",
+        ("http://www.vlfeat.org/matconvnet/models/beta16/imagenet-vgg-verydeep-19.mat",),
+        md5="8ee3263992981a1d26e73b3ca028a123", note=_VGG_TLS_NOTE))
+    add("vgg16_tfmodel", RemoteFile(
+        "vgg16.tfmodel", ("https://s3.amazonaws.com/cadl/models/vgg16.tfmodel",)))
+    add("knifey_spoony", RemoteFile(
+        "knifey-spoony.tar.gz",
+        ("https://github.com/Hvass-Labs/knifey-spoony/raw/master/knifey-spoony.tar.gz",)))
+    return files
+
+
+#: every external file the recipes know, by key ("mnist/<file>", "cifar10/binary", "vgg19", ...)
+REMOTE_FILES = _table()
+
+
+def remote_file(key):
+    try:
+        return REMOTE_FILES[key]
+    except KeyError:
+        raise CookbookError(f"unknown external file {key!r}; known: {', '.join(sorted(REMOTE_FILES))}") from None
+
+
+def missing_file_message(remote, path, tried=()):
+    lines = [f"{remote.filename} is not at {path}"]
+    if tried:
+        lines.append("download failed: " + "; ".join(f"{url} ({why})" for url, why in tried))
+    else:
+        lines.append("run with --download to fetch it from " + " or ".join(remote.urls))
+    lines.append(f"or place the file by hand at {Path(path).resolve()}")
+    if remote.note:
+        lines.append(remote.note)
+    return "; ".join(lines)
+
+
+def file_sha256(path, chunk=1 << 20):
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(chunk), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _tofu_hash(path):
+    stamp = Path(f"{path}.sha256")
+    if stamp.is_file():
+        return "sha256:" + stamp.read_text().split()[0]
+    return None
+
+
+def _download_one(url, path, known_hash, progressbar):
+    import pooch
+    import requests
+
+    downloader = pooch.HTTPDownloader(progressbar=progressbar, timeout=TIMEOUT_SECONDS)
+    pooch.get_logger().setLevel(logging.WARNING)  # the progress bar says enough
+    try:
+        pooch.retrieve(url, known_hash=known_hash, fname=path.name, path=path.parent,
+                       downloader=downloader)
+    except ValueError as exc:
+        if "hash" in str(exc).lower():
+            raise ChecksumError(
+                f"{path.name} from {url} does not match its published checksum ({known_hash}); "
+                "the partial download was discarded, nothing was written; try again later or "
+                f"place a good copy at {path.resolve()}") from None
+        raise
+    except requests.exceptions.RequestException as exc:
+        return type(exc).__name__
+    except OSError as exc:
+        return exc.strerror or type(exc).__name__
+    return None
+
+
+def fetch(key, directory, download=False, progressbar=True):
+    """Return the path of external file ``key`` in ``directory``, downloading it if asked.
+
+    A file already there is used as it is (users may place files by hand).  Otherwise, with
+    ``download`` false this raises :class:`MissingFileError` naming the exact path and the URLs;
+    with ``download`` true each mirror is tried in turn and the result verified against the
+    published hash (or the trust-on-first-use hash recorded by an earlier download).
+    """
+    remote = remote_file(key) if isinstance(key, str) else key
+    directory = Path(directory)
+    path = directory / remote.filename
+    if path.is_file():
+        return path
+    if not download:
+        raise MissingFileError(missing_file_message(remote, path))
+    ensure_dir(directory)
+    known_hash = remote.known_hash or _tofu_hash(path)
+    tried = []
+    for url in remote.urls:
+        failure = _download_one(url, path, known_hash, progressbar)
+        if failure is None:
+            if known_hash is None:  # nothing published: remember what we got (trust on first use)
+                Path(f"{path}.sha256").write_text(f"{file_sha256(path)}  {remote.filename}\n")
+            return path
+        tried.append((url, failure))
+    raise MissingFileError(missing_file_message(remote, path, tried))
+
+
+# ---------------------------------------------------------------------------------------------
+# Archives
+
+
+def _check_member_name(name, archive):
+    normalised = name.replace("\\", "/")
+    parts = PurePosixPath(normalised).parts
+    # absolute, parent-relative or drive-letter ("C:") names could land outside the target
+    if normalised.startswith("/") or ".." in parts or (parts and ":" in parts[0]):
+        raise DataFormatError(f"{archive} has an unsafe member {name!r} (absolute path or '..'); "
+                              "refusing to extract it: delete the archive and download it again")
+
+
+def _safe_tar_members(tar, archive):
+    for member in tar.getmembers():
+        _check_member_name(member.name, archive)
+        if not (member.isfile() or member.isdir()):
+            raise DataFormatError(f"{archive} has a link or special file {member.name!r}; "
+                                  "refusing to extract it: delete the archive and download it again")
+        yield member
+
+
+def extract_archive(archive, destination):
+    """Unpack a .tar(.gz)/.tgz/.zip into ``destination`` once; returns ``destination``.
+
+    Unpacking happens in a temp folder beside ``destination`` which then takes its place, so an
+    interrupted run leaves either nothing or the whole tree.  A finished extraction is not
+    repeated (the seeds re-extract on every run).
+    """
+    archive, destination = Path(archive), Path(destination)
+    if destination.is_dir() and any(destination.iterdir()):
+        return destination
+    ensure_dir(destination.parent)
+    staging = Path(tempfile.mkdtemp(prefix=f".{destination.name}.", dir=destination.parent))
+    try:
+        if zipfile.is_zipfile(archive):
+            with zipfile.ZipFile(archive) as zf:
+                for info in zf.infolist():
+                    _check_member_name(info.filename, archive)
+                    mode = (info.external_attr >> 16) & 0o170000
+                    if mode and mode not in (0o100000, 0o040000):
+                        raise DataFormatError(f"{archive} has a link or special file {info.filename!r}; "
+                                              "refusing to extract it")
+                zf.extractall(staging)
+        else:
+            try:
+                with tarfile.open(archive) as tar:
+                    members = list(_safe_tar_members(tar, archive))
+                    tar.extractall(staging, members=members)
+            except (tarfile.TarError, EOFError, OSError) as exc:
+                raise DataFormatError(f"{archive} is not a readable archive ({exc}); delete it and "
+                                      "download it again") from None
+        if destination.exists():
+            shutil.rmtree(destination)
+        os.replace(staging, destination)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return destination

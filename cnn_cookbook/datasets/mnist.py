@@ -1,0 +1,184 @@
+"""MNIST-format data sets: real MNIST, Fashion-MNIST, a user's idx folder, or the synthetic default.
+
+Replaces the removed ``tensorflow.examples.tutorials.mnist``: the same train / validation (the
+last 5000 training images, as TF1 held out) / test splits and a ``next_batch``, with images as
+float32 [N, 28, 28, 1] in 0..1 and labels as int32 class ids (no TensorFlow needed).
+"""
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from cnn_cookbook.datasets import download
+from cnn_cookbook.datasets.idx import IMAGES_MAGIC, LABELS_MAGIC, read_idx, write_idx
+from cnn_cookbook.datasets.synthetic import synthetic_digits
+from cnn_cookbook.errors import CookbookError, DataFormatError, MissingFileError
+from cnn_cookbook.paths import data_root
+
+DATASETS = ("auto", "mnist", "fashion", "synthetic", "idx")
+FILES = {"train_images": "train-images-idx3-ubyte.gz", "train_labels": "train-labels-idx1-ubyte.gz",
+         "test_images": "t10k-images-idx3-ubyte.gz", "test_labels": "t10k-labels-idx1-ubyte.gz"}
+DIGITS = tuple(str(d) for d in range(10))
+FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt",
+                   "Sneaker", "Bag", "Ankle boot")
+VALIDATION_SIZE = 5000
+#: sizes and seeds of the embedded synthetic set (train includes the validation split)
+SYNTHETIC = {"train": 15000, "test": 3000, "train_seed": 20161, "test_seed": 90210, "version": 2}
+
+
+@dataclass
+class Split:
+    """One split: ``images`` float32 [N, 28, 28, 1] in 0..1 and ``labels`` int32 [N]."""
+
+    images: np.ndarray
+    labels: np.ndarray
+    _order: np.ndarray = field(default=None, repr=False)
+    _cursor: int = field(default=0, repr=False)
+
+    def __len__(self):
+        return len(self.labels)
+
+    def next_batch(self, batch_size, rng):
+        """The next ``batch_size`` examples of a shuffled pass; reshuffled each epoch (as TF1)."""
+        picked = []
+        while batch_size > 0:
+            if self._order is None or self._cursor >= len(self._order):
+                self._order, self._cursor = rng.permutation(len(self.labels)), 0
+            take = self._order[self._cursor:self._cursor + batch_size]
+            self._cursor += len(take)
+            batch_size -= len(take)
+            picked.append(take)
+        index = np.concatenate(picked)
+        return self.images[index], self.labels[index]
+
+    def sample(self, batch_size, rng):
+        """``batch_size`` examples drawn with replacement (the cookbook's np.random.choice)."""
+        index = rng.integers(0, len(self.labels), batch_size)
+        return self.images[index], self.labels[index]
+
+
+@dataclass
+class MnistData:
+    train: Split
+    validation: Split
+    test: Split
+    name: str                 # which data set was used: mnist, fashion, synthetic or idx:<dir>
+    class_names: tuple = DIGITS
+    source: Path = None       # folder the idx files were read from
+
+    @property
+    def image_shape(self):
+        return self.train.images.shape[1:]
+
+
+def _find_files(directory):
+    """The four idx files in ``directory`` (gz or uncompressed), or None if any is missing."""
+    directory = Path(directory)
+    found = {}
+    for key, name in FILES.items():
+        for candidate in (directory / name, directory / name[:-3]):
+            if candidate.is_file():
+                found[key] = candidate
+                break
+        else:
+            return None
+    return found
+
+
+def read_idx_folder(directory, validation_size=VALIDATION_SIZE):
+    """Read the four standard idx files in ``directory`` into train / validation / test splits."""
+    files = _find_files(directory)
+    if files is None:
+        missing = [n for n in FILES.values() if not (Path(directory) / n).is_file()
+                   and not (Path(directory) / n[:-3]).is_file()]
+        raise MissingFileError(f"{directory} lacks {', '.join(missing)}; an idx folder needs the four "
+                               "files under MNIST's standard names (.gz or uncompressed)")
+    arrays = {key: read_idx(path, IMAGES_MAGIC if key.endswith("images") else LABELS_MAGIC)
+              for key, path in files.items()}
+    for part in ("train", "test"):
+        images, labels = arrays[f"{part}_images"], arrays[f"{part}_labels"]
+        if len(images) != len(labels):
+            raise DataFormatError(f"{files[part + '_images']} has {len(images)} images but "
+                                  f"{files[part + '_labels']} has {len(labels)} labels; the files "
+                                  "do not belong together")
+        if images.shape[1:] != (28, 28):
+            raise DataFormatError(f"{files[part + '_images']} holds {images.shape[1:]} images, "
+                                  "not 28x28")
+    train_images, train_labels = arrays["train_images"], arrays["train_labels"]
+    if len(train_labels) <= validation_size:
+        raise DataFormatError(f"{files['train_images']} has only {len(train_labels)} images; more "
+                              f"than the {validation_size} held out for validation are needed")
+
+    def split(images, labels):
+        return Split((images.astype(np.float32) / 255.0)[..., None], labels.astype(np.int32))
+
+    cut = len(train_labels) - validation_size
+    return (split(train_images[:cut], train_labels[:cut]),
+            split(train_images[cut:], train_labels[cut:]),
+            split(arrays["test_images"], arrays["test_labels"]))
+
+
+def write_synthetic_mnist(directory, train=SYNTHETIC["train"], test=SYNTHETIC["test"],
+                          train_seed=SYNTHETIC["train_seed"], test_seed=SYNTHETIC["test_seed"]):
+    """Write the synthetic digits as the four MNIST idx files in ``directory`` (once)."""
+    directory = Path(directory)
+    stamp = directory / "synthetic.json"
+    wanted = {"train": train, "test": test, "train_seed": train_seed, "test_seed": test_seed,
+              "version": SYNTHETIC["version"]}
+    if _find_files(directory) and stamp.is_file() and json.loads(stamp.read_text()) == wanted:
+        return directory
+    for part, count, seed in (("train", train, train_seed), ("t10k", test, test_seed)):
+        images, labels = synthetic_digits(count, seed)
+        write_idx(directory / f"{part}-images-idx3-ubyte.gz", images)
+        write_idx(directory / f"{part}-labels-idx1-ubyte.gz", labels)
+    stamp.write_text(json.dumps(wanted))
+    return directory
+
+
+def default_dir(dataset):
+    return data_root() / {"mnist": "mnist", "fashion": "fashion", "synthetic": "synthetic-mnist"}[dataset]
+
+
+def _real(dataset, directory, download_missing):
+    if _find_files(directory) is None:
+        if not download_missing:
+            remote = download.remote_file(f"{dataset}/{FILES['train_images']}")
+            raise MissingFileError(download.missing_file_message(remote, Path(directory) / remote.filename))
+        for name in FILES.values():
+            download.fetch(f"{dataset}/{name}", directory, download=True)
+    return directory
+
+
+def load_mnist(dataset="auto", data_dir=None, download=False, validation_size=VALIDATION_SIZE,
+               announce=print):
+    """Load an MNIST-format data set as :class:`MnistData`.
+
+    ``dataset``: ``mnist`` / ``fashion`` (found in ``data_dir`` or, with ``download``, fetched),
+    ``idx`` (any folder with the four files under MNIST's names), ``synthetic`` (the embedded
+    default, generated into ``data_dir`` once) or ``auto`` (MNIST if present or downloadable,
+    else synthetic; ``announce`` is told which in one line).
+    """
+    if dataset not in DATASETS:
+        raise CookbookError(f"--dataset must be one of {', '.join(DATASETS)}, not {dataset!r}")
+    if dataset == "idx" and data_dir is None:
+        raise CookbookError("--dataset idx needs --data-dir pointing at a folder with the four idx files")
+    if dataset == "auto":
+        directory = Path(data_dir) if data_dir else default_dir("mnist")
+        try:
+            _real("mnist", directory, download)
+            dataset = "mnist"
+        except (MissingFileError, OSError):
+            how = "could not be downloaded" if download else "--download was not given"
+            announce(f"MNIST is not in {directory} and {how}; using the embedded synthetic digits")
+            dataset, data_dir = "synthetic", None
+    directory = Path(data_dir) if data_dir else default_dir(dataset)
+    if dataset in ("mnist", "fashion"):
+        _real(dataset, directory, download)
+    elif dataset == "synthetic":
+        write_synthetic_mnist(directory)
+    train, validation, test = read_idx_folder(directory, validation_size)
+    name = f"idx:{directory}" if dataset == "idx" else dataset
+    classes = FASHION_CLASSES if dataset == "fashion" else DIGITS
+    return MnistData(train, validation, test, name, classes, directory)

@@ -1,0 +1,156 @@
+"""The MNIST chapter as a library call: cookbook CNN, Hvass #01 linear, Hvass #02/#04 CNN.
+
+:func:`train_mnist` builds the graph, trains with the shared loop, evaluates on the whole test
+set and returns a :class:`MnistRun` (metrics, history, figures) for a recipe or a notebook.
+"""
+
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from cnn_cookbook import plots, training
+from cnn_cookbook.fileio import ensure_dir, write_json
+from cnn_cookbook.nets import get_network
+from cnn_cookbook.tf1 import new_session, resolve_device, seed_everything, tf
+
+
+@dataclass(frozen=True)
+class Hyperparameters:
+    """One recipe's defaults, as the seed has them (recipes.md)."""
+
+    network: str
+    optimizer: str          # momentum | sgd | adam
+    learning_rate: float
+    batch_size: int
+    steps: int
+    eval_every: int         # steps between periodic evaluations
+    eval_size: int          # random test images per periodic evaluation (the book's 500)
+    momentum: float = 0.9
+    sampling: str = "epoch"  # epoch: TF1 next_batch; replacement: the cookbook's np.random.choice
+    patience: int = 1000    # early stopping: steps without validation improvement (Hvass #04)
+
+
+MODELS = {
+    # cookbook ch. 8: Momentum 0.9, lr 0.005, batch 100, 500 generations, 500 test images every 5
+    "cookbook": Hyperparameters("cookbook", "momentum", 0.005, 100, 500, 5, 500, sampling="replacement"),
+    # Hvass #01: plain gradient descent 0.5, batch 100, 1000 iterations
+    "linear": Hyperparameters("linear", "sgd", 0.5, 100, 1000, 100, 1000),
+    # Hvass #02 (and #04 with --early-stopping): Adam 1e-4, batch 64, 10000 iterations
+    "hvass-cnn": Hyperparameters("hvass-cnn", "adam", 1e-4, 64, 10000, 100, 1000),
+}
+
+
+def make_optimizer(hp):
+    if hp.optimizer == "momentum":
+        return lambda rate: tf.train.MomentumOptimizer(rate, hp.momentum)
+    if hp.optimizer == "adam":
+        return lambda rate: tf.train.AdamOptimizer(rate)
+    return lambda rate: tf.train.GradientDescentOptimizer(rate)
+
+
+@dataclass
+class MnistRun:
+    metrics: dict
+    history: training.History
+    figures: dict          # name -> matplotlib Figure
+    checkpoint_dir: Path
+
+
+def train_mnist(data, model="cookbook", output_dir="runs/mnist_cnn", seed=0, device="auto",
+                resume=False, early_stopping=False, checkpoint_every=100, progress=True, **overrides):
+    """Train ``model`` on ``data`` (:class:`cnn_cookbook.datasets.mnist.MnistData`).
+
+    ``overrides`` replace any :class:`Hyperparameters` field (steps, batch_size, learning_rate,
+    eval_every, eval_size, patience, ...).  Writes checkpoints, TensorBoard events and
+    ``network.json`` under ``output_dir``; metrics and plots are returned, not written.
+    """
+    hp = replace(MODELS[model], **{k: v for k, v in overrides.items() if v is not None})
+    output_dir = ensure_dir(output_dir)
+    checkpoint_dir = output_dir / "checkpoints"
+    graph = tf.Graph()
+    with graph.as_default():
+        rng = seed_everything(seed)
+        net = training.build_classifier(get_network(hp.network), data.image_shape, len(data.class_names),
+                                        make_optimizer(hp), hp.learning_rate)
+        checkpoints = training.Checkpoints(checkpoint_dir)
+        best = training.Checkpoints(output_dir / "best", max_to_keep=1) if early_stopping else None
+        writer = tf.summary.FileWriter(str(output_dir / "tensorboard"), graph)
+        last_batch = {}
+
+        def feed():
+            sample = data.train.sample if hp.sampling == "replacement" else data.train.next_batch
+            last_batch["images"], last_batch["labels"] = sample(hp.batch_size, rng)
+            return {net.images: last_batch["images"], net.labels: last_batch["labels"],
+                    net.training: True}
+
+        def evaluate(session):
+            # the book's periodic check: a random sample of the test set
+            images, labels = data.test.sample(min(hp.eval_size, len(data.test)), rng)
+            results = {"test_accuracy": session.run(net.accuracy, {net.images: images, net.labels: labels})}
+            if early_stopping:
+                results["validation_accuracy"] = training.evaluate_classifier(
+                    session, net, data.validation.images, data.validation.labels)[0]
+            return results
+
+        def describe(step, values, results):
+            shown = " ".join(f"{k.replace('_accuracy', ' acc')} {100 * v:.2f}%" for k, v in results.items())
+            return f"step {step}: loss {values['loss']:.3f} train acc {100 * values['accuracy']:.2f}% {shown}"
+
+        with new_session(graph, device) as session:
+            start = checkpoints.start(session, resume)
+            training.write_network_info(checkpoint_dir, network=hp.network, image_shape=list(data.image_shape),
+                                        num_classes=len(data.class_names), class_names=list(data.class_names),
+                                        dataset=data.name)
+            stopper = training.EarlyStopping("validation_accuracy", hp.patience, best) if early_stopping else None
+            began = time.time()
+            result = training.fit(session, net, hp.steps, start_step=start, feed=feed, evaluate=evaluate,
+                                  eval_every=hp.eval_every, checkpoints=checkpoints,
+                                  checkpoint_every=checkpoint_every, summary_writer=writer,
+                                  early_stopping=stopper, progress=progress, describe=describe)
+            wall = time.time() - began
+            test_accuracy, probabilities = training.evaluate_classifier(
+                session, net, data.test.images, data.test.labels)
+            validation_accuracy = training.evaluate_classifier(
+                session, net, data.validation.images, data.validation.labels)[0]
+            figures = mnist_figures(session, net, hp, data, last_batch, probabilities)
+        writer.close()
+    steps_run = result.steps_run
+    metrics = {
+        "recipe": "mnist_cnn", "model": model, "dataset": data.name, "steps": result.final_step,
+        "steps_this_run": steps_run, "resumed_from_step": start,
+        "test_accuracy": test_accuracy, "test_examples": int(len(data.test)),
+        "validation_accuracy": validation_accuracy,
+        "train_seconds": result.train_seconds, "wall_seconds": wall,
+        "images_per_second": steps_run * hp.batch_size / result.train_seconds if result.train_seconds else None,
+        "stopped_early": result.stopped_early, "best_step": result.best_step,
+        "hyperparameters": {k: getattr(hp, k) for k in hp.__dataclass_fields__},
+        "seed": seed, "device": resolve_device(device), "tensorflow": tf.VERSION,
+    }
+    return MnistRun(metrics, result.history, {"loss": plots.loss_curve(result.history),
+                                              "accuracy": plots.accuracy_curves(result.history),
+                                              **figures}, checkpoint_dir)
+
+
+def mnist_figures(session, net, hp, data, last_batch, test_probabilities):
+    """The chapter's pictures: book sample grid, confusion matrix, weights, conv outputs."""
+    test_predictions = np.argmax(test_probabilities, axis=1)
+    figures = {}
+    if last_batch:
+        batch_predictions = session.run(net.predictions, {net.images: last_batch["images"][:6]})
+        figures["predictions"] = plots.prediction_grid(last_batch["images"], last_batch["labels"],
+                                                       batch_predictions, data.class_names)
+    figures["confusion_matrix"] = plots.confusion_matrix(data.test.labels, test_predictions, data.class_names)
+    variables = {v.op.name: v for v in tf.global_variables()}
+    if hp.network == "linear":
+        weights = session.run(variables["linear/fc/weights"])
+        figures["weights"] = plots.linear_weights(weights, data.image_shape[:2], list(data.class_names))
+    else:
+        scope = {"cookbook": "cookbook_cnn", "hvass-cnn": "hvass_cnn"}[hp.network]
+        figures["conv1_weights"] = plots.conv_weights(session.run(variables[f"{scope}/conv1/weights"]))
+        first = data.test.images[:1]
+        conv1, conv2 = session.run([net.endpoints["conv1"], net.endpoints["conv2"]], {net.images: first})
+        figures["conv1_outputs"] = plots.conv_outputs(conv1[0], "Conv layer 1 outputs (first test image)")
+        figures["conv2_outputs"] = plots.conv_outputs(conv2[0], "Conv layer 2 outputs (first test image)")
+    return figures

@@ -1,0 +1,169 @@
+"""Plots as Matplotlib Figures (no pyplot, so nothing opens a window or needs a display).
+
+Every function returns a ``matplotlib.figure.Figure``: a notebook displays it, a recipe passes
+a dict of them to :func:`finish`, which writes PNGs and, with ``--show``, opens windows.
+Images are HxW (grey) or HxWx3 arrays, 0..1 floats or 0..255 (pass ``vmax``).
+"""
+
+import math
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from cnn_cookbook.fileio import save_figure
+
+
+def _figure(width=6.0, height=4.0):
+    return Figure(figsize=(width, height), layout="constrained")
+
+
+def loss_curve(history, title="Softmax loss per step"):
+    """Training loss against step (a :class:`cnn_cookbook.training.History`)."""
+    fig = _figure()
+    ax = fig.add_subplot()
+    ax.plot(history.train["step"], history.train["loss"], "k-", linewidth=0.8)
+    ax.set(title=title, xlabel="step", ylabel="loss")
+    return fig
+
+
+def accuracy_curves(history, title="Train and test accuracy"):
+    """Training-batch accuracy and every evaluated ``*_accuracy`` metric, in percent."""
+    fig = _figure()
+    ax = fig.add_subplot()
+    if any(a is not None for a in history.train["accuracy"]):
+        ax.plot(history.train["step"], 100 * np.asarray(history.train["accuracy"], float), "k-",
+                linewidth=0.5, alpha=0.6, label="train batch")
+    styles = iter(["r--", "b-.", "g:", "m--"])
+    for name, values in history.evals.items():
+        if name.endswith("accuracy"):
+            ax.plot(history.evals["step"], 100 * np.asarray(values, float), next(styles, "c-"),
+                    label=name.replace("_", " "))
+    ax.set(title=title, xlabel="step", ylabel="accuracy (%)")
+    ax.legend(loc="lower right")
+    return fig
+
+
+def _show_image(ax, image, vmax):
+    image = np.asarray(image)
+    if image.ndim == 3 and image.shape[-1] == 1:
+        image = image[..., 0]
+    if image.ndim == 2:
+        ax.imshow(image, cmap="binary" if vmax == 1.0 else "gray", vmin=0, vmax=vmax)
+    else:
+        ax.imshow(np.clip(image / vmax, 0, 1))
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def image_grid(images, titles=None, cols=None, vmax=1.0, title=None, size=2.0):
+    """A grid of images with an optional title each."""
+    count = len(images)
+    cols = cols or min(count, 6)
+    rows = max(1, math.ceil(count / cols))
+    fig = _figure(size * cols, size * rows + (0.4 if title else 0))
+    for i, image in enumerate(images):
+        ax = fig.add_subplot(rows, cols, i + 1)
+        _show_image(ax, image, vmax)
+        if titles is not None:
+            ax.set_title(titles[i], fontsize=9)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def prediction_grid(images, labels, predictions, class_names, count=6, cols=3, scores=None):
+    """The book's figure: the first ``count`` images titled 'Actual: a Pred: p' (and score)."""
+    titles = []
+    for i in range(min(count, len(images))):
+        text = f"Actual: {class_names[labels[i]]} Pred: {class_names[predictions[i]]}"
+        if scores is not None:
+            text += f" ({100 * scores[i]:.1f}%)"
+        titles.append(text)
+    return image_grid(images[:len(titles)], titles, cols=cols)
+
+
+def confusion_matrix(labels, predictions, class_names, title="Confusion matrix (test set)"):
+    """Counts of true class (rows) against predicted class (columns)."""
+    n = len(class_names)
+    counts = np.zeros((n, n), np.int64)
+    np.add.at(counts, (np.asarray(labels), np.asarray(predictions)), 1)
+    fig = _figure(1.0 + 0.55 * n, 0.8 + 0.5 * n)
+    ax = fig.add_subplot()
+    image = ax.imshow(counts, cmap="Blues")
+    fig.colorbar(image, ax=ax, shrink=0.8)
+    ax.set_xticks(range(n), class_names, rotation=45, ha="right")
+    ax.set_yticks(range(n), class_names)
+    threshold = counts.max() / 2 if counts.size else 0
+    for (row, col), value in np.ndenumerate(counts):
+        ax.text(col, row, str(value), ha="center", va="center", fontsize=7,
+                color="white" if value > threshold else "black")
+    ax.set(title=title, xlabel="predicted", ylabel="true")
+    return fig
+
+
+def conv_weights(kernel, input_channel=0, title="First conv layer weights"):
+    """Each output filter of an HWIO kernel [h, w, in, out] at one input channel; red < 0 < blue."""
+    kernel = np.asarray(kernel)[:, :, input_channel, :]
+    limit = np.abs(kernel).max() or 1.0
+    count = kernel.shape[-1]
+    cols = math.ceil(math.sqrt(count))
+    rows = math.ceil(count / cols)
+    fig = _figure(1.2 * cols, 1.2 * rows + 0.4)
+    for i in range(count):
+        ax = fig.add_subplot(rows, cols, i + 1)
+        ax.imshow(kernel[:, :, i], vmin=-limit, vmax=limit, cmap="seismic", interpolation="nearest")
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle(title)
+    return fig
+
+
+def linear_weights(weights, image_shape=(28, 28), class_names=None, title="Weights per class"):
+    """Hvass #01: the columns of a [pixels, classes] weight matrix shown as images."""
+    weights = np.asarray(weights)
+    limit = np.abs(weights).max() or 1.0
+    count = weights.shape[1]
+    fig = _figure(1.6 * min(count, 5), 1.8 * math.ceil(count / 5))
+    for i in range(count):
+        ax = fig.add_subplot(math.ceil(count / 5), min(count, 5), i + 1)
+        ax.imshow(weights[:, i].reshape(image_shape), vmin=-limit, vmax=limit, cmap="seismic")
+        ax.set_title(class_names[i] if class_names else str(i), fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle(title)
+    return fig
+
+
+def conv_outputs(activations, title="Conv layer outputs"):
+    """The channels of one image's activation map [h, w, channels]."""
+    activations = np.asarray(activations)
+    count = activations.shape[-1]
+    cols = math.ceil(math.sqrt(count))
+    rows = math.ceil(count / cols)
+    fig = _figure(1.2 * cols, 1.2 * rows + 0.4)
+    for i in range(count):
+        ax = fig.add_subplot(rows, cols, i + 1)
+        ax.imshow(activations[:, :, i], cmap="binary", interpolation="nearest")
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle(title)
+    return fig
+
+
+def finish(figures, output_dir, show=False):
+    """Write each Figure as ``<output_dir>/<name>.png``; with ``show``, also open them on screen.
+
+    Returns the list of written paths.
+    """
+    paths = [save_figure(fig, Path(output_dir) / f"{name}.png") for name, fig in figures.items()]
+    if show:
+        import matplotlib.pyplot as plt
+
+        for fig in figures.values():
+            # adopt the stand-alone Figure into pyplot so the GUI backend can show it
+            manager = plt.figure().canvas.manager
+            manager.canvas.figure = fig
+            fig.set_canvas(manager.canvas)
+        plt.show()
+    return paths

@@ -1,0 +1,85 @@
+"""The one place TensorFlow is imported: ``tensorflow.compat.v1`` with v2 behaviour off.
+
+Every graph-building module does ``from cnn_cookbook.tf1 import tf``.  Importing this module
+switches TensorFlow to graph mode for the process (that is its purpose); it builds no graph.
+
+Also here: session configuration (device choice, GPU memory growth, logical CPU devices) and
+seeding, shared by every recipe.
+"""
+
+import os
+import random
+
+# Quieten the C++ start-up banner before TensorFlow loads; users may still override it.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import numpy as np  # noqa: E402
+import tensorflow.compat.v1 as tf  # noqa: E402
+
+tf.get_logger().setLevel("ERROR")  # before the switch, which logs deprecation notices
+tf.disable_v2_behavior()
+
+from cnn_cookbook.errors import CookbookError  # noqa: E402
+
+DEVICES = ("auto", "cpu", "gpu")
+
+
+def visible_gpus():
+    """Names of the GPUs TensorFlow can see in this process (empty on a CPU-only machine)."""
+    return [d.name for d in tf.config.experimental.list_physical_devices("GPU")]
+
+
+def resolve_device(device):
+    """Turn ``auto|cpu|gpu`` into ``cpu`` or ``gpu``; ``gpu`` without a GPU is an error."""
+    if device not in DEVICES:
+        raise CookbookError(f"--device must be one of {', '.join(DEVICES)}, not {device!r}")
+    gpus = visible_gpus()
+    if device == "gpu" and not gpus:
+        raise CookbookError(
+            "--device gpu was asked for but TensorFlow sees no GPU; install tensorflow[and-cuda] "
+            "and check nvidia-smi, or use --device cpu")
+    if device == "auto":
+        return "gpu" if gpus else "cpu"
+    return device
+
+
+def session_config(device="auto", cpu_devices=1):
+    """A ConfigProto for ``device`` (auto|cpu|gpu).
+
+    GPU memory grows on demand instead of being grabbed whole.  ``cpu_devices`` > 1 splits the
+    CPU into that many logical devices (``/cpu:0`` ... ), which is how the multi-tower code is
+    exercised on a machine without GPUs.
+    """
+    resolved = resolve_device(device)
+    device_count = {"CPU": max(1, int(cpu_devices))}
+    if resolved == "cpu":
+        device_count["GPU"] = 0
+    config = tf.ConfigProto(device_count=device_count, allow_soft_placement=True)
+    config.gpu_options.allow_growth = True
+    return config
+
+
+def seed_everything(seed):
+    """Seed Python, NumPy and TensorFlow's graph-level RNG; call after creating the graph.
+
+    TensorFlow's CPU kernels are deterministic once every random op is seeded, so a seeded CPU
+    run repeats exactly.  (``enable_op_determinism`` is not used: it is process-wide and makes
+    every later unseeded graph fail, which a notebook or test session would trip over.)
+    Returns a ``numpy.random.Generator`` for the caller's own sampling.
+    """
+    if seed is None:
+        return np.random.default_rng()
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    tf.set_random_seed(seed)
+    return np.random.default_rng(seed)
+
+
+def new_session(graph=None, device="auto", cpu_devices=1):
+    """A Session on ``graph`` with :func:`session_config`; the caller closes it."""
+    return tf.Session(graph=graph, config=session_config(device, cpu_devices))
+
+
+def device_name(device="auto"):
+    """The TensorFlow device string for ops pinned to the chosen device."""
+    return "/gpu:0" if resolve_device(device) == "gpu" else "/cpu:0"

@@ -1,0 +1,192 @@
+"""The training loop and the MNIST recipe, end to end on small synthetic data."""
+
+import json
+
+import numpy as np
+import pytest
+
+from conftest import assert_one_line_error, run_recipe
+
+
+def test_synthetic_digits_are_deterministic_and_balanced():
+    from cnn_cookbook.datasets.synthetic import synthetic_digits
+
+    a_images, a_labels = synthetic_digits(200, seed=5)
+    b_images, b_labels = synthetic_digits(200, seed=5)
+    c_images, _ = synthetic_digits(200, seed=6)
+    np.testing.assert_array_equal(a_images, b_images)
+    np.testing.assert_array_equal(a_labels, b_labels)
+    assert not np.array_equal(a_images, c_images)
+    assert np.bincount(a_labels, minlength=10).tolist() == [20] * 10
+    # digits centred by mass in the 28x28 frame: no strokes on the border (faint noise only)
+    for border in (a_images[:, :2], a_images[:, -2:], a_images[:, :, :2], a_images[:, :, -2:]):
+        assert border.max() < 64
+    assert a_images.dtype == np.uint8 and a_images.max() > 200
+
+
+def _classifier(network="cookbook", rate=0.005):
+    from cnn_cookbook import training
+    from cnn_cookbook.mnist_cnn import MODELS, make_optimizer
+    from cnn_cookbook.nets import get_network
+
+    return training.build_classifier(get_network(network), (28, 28, 1), 10,
+                                     make_optimizer(MODELS["cookbook"]), rate)
+
+
+def test_learnable_and_restore_gives_identical_predictions(mnist_dir, tmp_path):
+    from cnn_cookbook import training
+    from cnn_cookbook.datasets.mnist import load_mnist
+    from cnn_cookbook.tf1 import new_session, seed_everything, tf
+
+    data = load_mnist("idx", mnist_dir)
+    graph = tf.Graph()
+    with graph.as_default():
+        rng = seed_everything(0)
+        net = _classifier()
+        checkpoints = training.Checkpoints(tmp_path / "ck")
+        with new_session(graph, "cpu") as session:
+            checkpoints.start(session, resume=False)
+
+            def feed():
+                images, labels = data.validation.sample(100, rng)  # the larger split here
+                return {net.images: images, net.labels: labels}
+
+            training.fit(session, net, 150, feed=feed, checkpoints=checkpoints, progress=False)
+            accuracy, before = training.evaluate_classifier(session, net, data.test.images, data.test.labels)
+    assert accuracy > 0.8, f"synthetic digits should be learnable, got {accuracy:.3f}"
+    graph = tf.Graph()
+    with graph.as_default():
+        net = _classifier()
+        with new_session(graph, "cpu") as session:
+            path = training.Checkpoints(tmp_path / "ck").restore(session)
+            assert path.endswith("model.ckpt-150")
+            after = training.predict_in_batches(session, net.probabilities, net.images, data.test.images, 256)
+    np.testing.assert_array_equal(before, after)
+
+
+def test_early_stopping_stops_and_restores_the_best(tmp_path):
+    from cnn_cookbook import training
+    from cnn_cookbook.tf1 import new_session, tf
+
+    graph = tf.Graph()
+    with graph.as_default():
+        net = _classifier("linear", 0.5)
+        weights = [v for v in tf.global_variables() if v.op.name == "linear/fc/weights"][0]
+        images = np.random.default_rng(0).random((64, 28, 28, 1)).astype(np.float32)
+        labels = np.arange(64, dtype=np.int32) % 10
+        scores = iter([0.5, 0.9, 0.8, 0.7, 0.6, 0.95, 0.99])  # best at step 20, then no gain
+        snapshot = {}
+
+        def evaluate(session):
+            value = next(scores)
+            if value == 0.9:
+                snapshot["best"] = session.run(weights)
+            return {"validation_accuracy": value}
+
+        with new_session(graph, "cpu") as session:
+            session.run(tf.global_variables_initializer())
+            stopper = training.EarlyStopping("validation_accuracy", patience=30,
+                                             best_checkpoints=training.Checkpoints(tmp_path / "best"))
+            result = training.fit(session, net, 1000, feed=lambda: {net.images: images, net.labels: labels},
+                                  evaluate=evaluate, eval_every=10, early_stopping=stopper, progress=False)
+            restored = session.run(weights)
+    assert result.stopped_early and result.final_step == 50 and result.best_step == 20
+    np.testing.assert_array_equal(restored, snapshot["best"])
+
+
+def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
+    from cnn_cookbook import training
+    from cnn_cookbook.errors import TrainingDiverged
+    from cnn_cookbook.tf1 import new_session, tf
+
+    graph = tf.Graph()
+    with graph.as_default():
+        net = _classifier("linear", 0.5)
+        checkpoints = training.Checkpoints(tmp_path / "ck")
+        images = np.random.default_rng(0).random((8, 28, 28, 1)).astype(np.float32)
+        labels = np.zeros(8, np.int32)
+        step = {"n": 0}
+
+        def feed():
+            step["n"] += 1
+            batch = images.copy()
+            if step["n"] >= 6:
+                batch[0, 0, 0, 0] = np.nan  # a corrupt input poisons the loss at step 6
+            return {net.images: batch, net.labels: labels}
+
+        with new_session(graph, "cpu") as session:
+            checkpoints.start(session, resume=False)
+            with pytest.raises(TrainingDiverged, match=r"loss became nan at step 6.*model.ckpt-4"):
+                training.fit(session, net, 20, feed=feed, checkpoints=checkpoints, checkpoint_every=2,
+                             progress=False)
+    assert checkpoints.latest().endswith("model.ckpt-4")
+
+
+def test_same_seed_same_run_on_cpu(mnist_dir, tmp_path):
+    from cnn_cookbook.datasets.mnist import load_mnist
+    from cnn_cookbook.mnist_cnn import train_mnist
+
+    data = load_mnist("idx", mnist_dir)
+    runs = [train_mnist(data, "cookbook", tmp_path / str(i), seed=7, device="cpu", progress=False,
+                        steps=15, eval_every=5) for i in range(2)]
+    assert runs[0].history.train["loss"] == runs[1].history.train["loss"]
+    assert runs[0].metrics["test_accuracy"] == runs[1].metrics["test_accuracy"]
+
+
+EXPECTED_PLOTS = {"loss.png", "accuracy.png", "predictions.png", "confusion_matrix.png",
+                  "conv1_weights.png", "conv1_outputs.png", "conv2_outputs.png"}
+
+
+def test_recipe_writes_metrics_plots_and_resumes(mnist_dir, tmp_path):
+    out = tmp_path / "run"
+    proc = run_recipe("mnist_cnn.py", "--dataset", "idx", "--data-dir", mnist_dir, "--output-dir", out,
+                      "--steps", 20, "--eval-every", 10, "--checkpoint-every", 10, "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["recipe"] == "mnist_cnn" and metrics["dataset"].startswith("idx:")
+    assert metrics["steps"] == 20 and metrics["test_examples"] == 1000
+    assert 0 <= metrics["test_accuracy"] <= 1 and metrics["images_per_second"] > 0
+    assert metrics["train_seconds"] > 0
+    assert EXPECTED_PLOTS <= {p.name for p in out.glob("*.png")}
+    assert all((out / name).stat().st_size > 1000 for name in EXPECTED_PLOTS)
+    assert list((out / "tensorboard").glob("events.out.tfevents.*"))
+
+    proc = run_recipe("mnist_cnn.py", "--dataset", "idx", "--data-dir", mnist_dir, "--output-dir", out,
+                      "--steps", 30, "--eval-every", 10, "--resume", "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert (metrics["resumed_from_step"], metrics["steps"], metrics["steps_this_run"]) == (20, 30, 10)
+    history = json.loads((out / "history.json").read_text())
+    assert history["train"]["step"] == list(range(21, 31))
+
+    # resuming with another network: one clear line, the checkpoints untouched
+    before = sorted(p.name for p in (out / "checkpoints").iterdir())
+    proc = run_recipe("mnist_cnn.py", "--dataset", "idx", "--data-dir", mnist_dir, "--output-dir", out,
+                      "--model", "hvass-cnn", "--steps", 40, "--resume", "--no-progress")
+    assert_one_line_error(proc, "different network", "checkpoint")
+    assert sorted(p.name for p in (out / "checkpoints").iterdir()) == before
+
+
+def test_recipe_bad_input_is_one_clear_line(mnist_dir, tmp_path):
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    for path in mnist_dir.glob("*.gz"):
+        (broken / path.name).write_bytes(path.read_bytes())
+    from cnn_cookbook.datasets.idx import read_idx, write_idx
+    labels = read_idx(broken / "t10k-labels-idx1-ubyte.gz")
+    write_idx(broken / "t10k-labels-idx1-ubyte.gz", labels[:-1])  # one label short
+    proc = run_recipe("mnist_cnn.py", "--dataset", "idx", "--data-dir", broken, "--steps", 1,
+                      "--output-dir", tmp_path / "out")
+    assert_one_line_error(proc, "1000 images", "999 labels")
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    proc = run_recipe("mnist_cnn.py", "--dataset", "idx", "--data-dir", mnist_dir, "--steps", 1,
+                      "--output-dir", blocker / "out")
+    assert_one_line_error(proc, "cannot create folder", "--output-dir")
+
+    proc = run_recipe("mnist_cnn.py", "--device", "gpu", "--dataset", "idx", "--data-dir", mnist_dir,
+                      "--steps", 1, "--output-dir", tmp_path / "gpu")
+    from cnn_cookbook.tf1 import visible_gpus
+    if not visible_gpus():
+        assert_one_line_error(proc, "--device gpu", "no GPU")

@@ -1,0 +1,117 @@
+"""Issue 2 benchmark: training throughput of the cookbook CNN at batch 100 on this CPU.
+
+Measured in one run:
+  * our loop (cnn_cookbook.training.fit: one Session.run per step),
+  * a loop shaped like the seed's (two Session.runs per generation: the train step, then loss and
+    predictions again; numpy fancy-index sampling with np.random.choice),
+  * TensorFlow's float32 GEMM rate on the same machine,
+and reports images/s, the ratio ours/seed-shaped (target >= 1.5) and the fraction of the GEMM rate
+(FLOPs per training image x images/s / GEMM FLOP/s; target >= 0.6).
+
+  python benchmarks/mnist_throughput.py [--steps 300] [--main-job]
+
+--main-job also times the README's main-job recipe command (synthetic data already cached and
+from scratch).
+"""
+
+import argparse
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import gemm_flops, machine, table  # noqa: E402
+
+from cnn_cookbook import training  # noqa: E402
+from cnn_cookbook.mnist_cnn import MODELS, make_optimizer  # noqa: E402
+from cnn_cookbook.nets import get_network  # noqa: E402
+from cnn_cookbook.tf1 import new_session, seed_everything, tf  # noqa: E402
+
+BATCH = 100
+
+
+def cookbook_train_flops_per_image():
+    """Forward multiply-adds x2 per layer; training = forward + backward (~2x forward)."""
+    conv1 = 28 * 28 * 25 * (4 * 4 * 1)
+    conv2 = 14 * 14 * 50 * (4 * 4 * 25)
+    fc1 = 7 * 7 * 50 * 100
+    fc2 = 100 * 10
+    forward = 2 * (conv1 + conv2 + fc1 + fc2)
+    return 3 * forward
+
+
+def measure(steps, images, labels):
+    hp = MODELS["cookbook"]
+    graph = tf.Graph()
+    with graph.as_default():
+        rng = seed_everything(0)
+        net = training.build_classifier(get_network("cookbook"), (28, 28, 1), 10, make_optimizer(hp),
+                                        hp.learning_rate)
+        with new_session(graph, "cpu") as session:
+            session.run(tf.global_variables_initializer())
+
+            def feed():
+                index = rng.integers(0, len(labels), BATCH)
+                return {net.images: images[index], net.labels: labels[index]}
+
+            training.fit(session, net, 20, feed=feed, progress=False)  # warm-up
+            ours = training.fit(session, net, 20 + steps, start_step=20, feed=feed, progress=False)
+            ours_rate = steps * BATCH / ours.train_seconds
+
+            # the seed's loop: images kept 28x28, expand_dims per batch, a second run for loss/preds
+            flat = images[..., 0]
+            began = time.perf_counter()
+            for _ in range(steps):
+                rand_index = np.random.choice(len(flat), size=BATCH)
+                rand_x = np.expand_dims(flat[rand_index], 3)
+                rand_y = labels[rand_index]
+                train_dict = {net.images: rand_x, net.labels: rand_y}
+                session.run(net.train_op, feed_dict=train_dict)
+                session.run([net.loss, net.probabilities], feed_dict=train_dict)
+            seed_rate = steps * BATCH / (time.perf_counter() - began)
+    return ours_rate, seed_rate
+
+
+def time_main_job():
+    repo = Path(__file__).resolve().parents[1]
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for label in ("first run (generates the synthetic set)", "second run (set cached)"):
+            began = time.perf_counter()
+            subprocess.run([sys.executable, str(repo / "recipes" / "mnist_cnn.py"), "--dataset", "synthetic",
+                            "--output-dir", str(Path(tmp) / "run"), "--no-progress"], check=True, cwd=tmp,
+                           stdout=subprocess.DEVNULL)
+            rows.append((label, f"{time.perf_counter() - began:.1f} s"))
+    return rows
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--main-job", action="store_true")
+    args = parser.parse_args()
+    rng = np.random.default_rng(0)
+    images = rng.random((10000, 28, 28, 1), dtype=np.float32)
+    labels = rng.integers(0, 10, 10000).astype(np.int32)
+    ours, seed = measure(args.steps, images, labels)
+    gemm = gemm_flops(tf)
+    flops = cookbook_train_flops_per_image()
+    print(f"machine: {machine()}; TensorFlow {tf.VERSION}; {time.strftime('%Y-%m-%d')}")
+    print(f"GEMM float32 (2048^3, TensorFlow): {gemm / 1e9:.1f} GFLOP/s; cookbook CNN training "
+          f"{flops / 1e6:.1f} MFLOP per image\n")
+    table([("cnn_cookbook fit (1 run/step)", f"{ours:.0f}", f"{ours / seed:.2f}x", f"{ours * flops / gemm:.2f}"),
+           ("seed-shaped loop (2 runs/step)", f"{seed:.0f}", "1.00x", f"{seed * flops / gemm:.2f}")],
+          ["loop, batch 100", "images/s", "vs seed loop", "fraction of GEMM rate"])
+    if args.main_job:
+        print()
+        table(time_main_job(), ["README main job: recipes/mnist_cnn.py --dataset synthetic", "wall time"])
+
+
+if __name__ == "__main__":
+    main()

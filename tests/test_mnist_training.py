@@ -190,3 +190,28 @@ def test_recipe_bad_input_is_one_clear_line(mnist_dir, tmp_path):
     from cnn_cookbook.tf1 import visible_gpus
     if not visible_gpus():
         assert_one_line_error(proc, "--device gpu", "no GPU")
+
+
+def test_auto_uses_mnist_when_present_else_synthetic(mnist_dir, tmp_path, monkeypatch):
+    from cnn_cookbook.datasets import mnist
+
+    assert mnist.load_mnist("auto", mnist_dir).name == "mnist"
+    monkeypatch.setitem(mnist.SYNTHETIC, "train", 5200)
+    monkeypatch.setitem(mnist.SYNTHETIC, "test", 100)
+    said = []
+    data = mnist.load_mnist("auto", tmp_path / "empty", announce=said.append)
+    assert data.name == "synthetic" and len(data.test) == 100
+    assert len(said) == 1 and "using the embedded synthetic digits" in said[0]
+
+
+def test_hvass_models_train_with_early_stopping_and_plot(mnist_dir, tmp_path):
+    from cnn_cookbook.datasets.mnist import load_mnist
+    from cnn_cookbook.mnist_cnn import train_mnist
+
+    data = load_mnist("idx", mnist_dir)
+    run = train_mnist(data, "hvass-cnn", tmp_path / "cnn", device="cpu", progress=False,
+                      early_stopping=True, steps=30, eval_every=10, patience=10)
+    assert run.metrics["best_step"] in (10, 20, 30) and (tmp_path / "cnn" / "best").is_dir()
+    assert run.history.evals["validation_accuracy"] and {"conv1_weights", "conv2_outputs"} <= set(run.figures)
+    run = train_mnist(data, "linear", tmp_path / "linear", device="cpu", progress=False, steps=20)
+    assert "weights" in run.figures and run.metrics["hyperparameters"]["learning_rate"] == 0.5

@@ -120,16 +120,19 @@ def read_idx_folder(directory, validation_size=VALIDATION_SIZE):
             split(arrays["test_images"], arrays["test_labels"]))
 
 
-def write_synthetic_mnist(directory, train=SYNTHETIC["train"], test=SYNTHETIC["test"],
-                          train_seed=SYNTHETIC["train_seed"], test_seed=SYNTHETIC["test_seed"]):
-    """Write the synthetic digits as the four MNIST idx files in ``directory`` (once)."""
+def write_synthetic_mnist(directory, train=None, test=None):
+    """Write the synthetic digits as the four MNIST idx files in ``directory`` (once).
+
+    ``train`` / ``test`` default to :data:`SYNTHETIC`'s sizes; the seeds are always its own,
+    so a given size always yields the same images.
+    """
     directory = Path(directory)
     stamp = directory / "synthetic.json"
-    wanted = {"train": train, "test": test, "train_seed": train_seed, "test_seed": test_seed,
-              "version": SYNTHETIC["version"]}
+    wanted = dict(SYNTHETIC, train=train or SYNTHETIC["train"], test=test or SYNTHETIC["test"])
     if _find_files(directory) and stamp.is_file() and json.loads(stamp.read_text()) == wanted:
         return directory
-    for part, count, seed in (("train", train, train_seed), ("t10k", test, test_seed)):
+    for part, count, seed in (("train", wanted["train"], wanted["train_seed"]),
+                              ("t10k", wanted["test"], wanted["test_seed"])):
         images, labels = synthetic_digits(count, seed)
         write_idx(directory / f"{part}-images-idx3-ubyte.gz", images)
         write_idx(directory / f"{part}-labels-idx1-ubyte.gz", labels)

@@ -71,3 +71,15 @@ def main_wrapper(main):
             print("interrupted; checkpoints written so far are kept", file=sys.stderr)
             sys.exit(130)
     return wrapped
+
+
+def write_outputs(output_dir, metrics, history=None, figures=None, show=False):
+    """What every training recipe leaves behind: PNG plots, metrics.json and history.json."""
+    from cnn_cookbook.fileio import write_json
+    from cnn_cookbook.plots import finish
+
+    if figures:
+        finish(figures, output_dir, show=show)
+    if history is not None:
+        write_json(f"{output_dir}/history.json", history.to_dict() if hasattr(history, "to_dict") else history)
+    return write_json(f"{output_dir}/metrics.json", metrics)

@@ -116,13 +116,36 @@ def load_image(path, max_size=None):
         notes.append("greyscale converted to RGB")
     if image.dtype == np.uint16:
         image = image / 257.0
-    image = image.astype(np.float32)
-    if max_size and max(image.shape[:2]) > max_size:
-        from skimage.transform import resize
-
-        scale = max_size / max(image.shape[:2])
-        shape = (max(1, round(image.shape[0] * scale)), max(1, round(image.shape[1] * scale)))
-        notes.append(f"resized from {image.shape[1]}x{image.shape[0]} to {shape[1]}x{shape[0]} "
-                     f"(--max-size {max_size})")
-        image = resize(image, shape, order=1, preserve_range=True, anti_aliasing=True).astype(np.float32)
+    image, note = shrink_to_max_size(image.astype(np.float32), max_size)
+    if note:
+        notes.append(note)
     return image, ("; ".join(notes) or None)
+
+
+def shrink_to_max_size(image, max_size=None):
+    """``(image, note)``: HxWxC float32 ``image`` shrunk (anti-aliased, aspect kept) so that its
+    longer side is at most ``max_size``; never enlarged.  ``note`` says what was done, else None."""
+    image = np.asarray(image, dtype=np.float32)
+    if not max_size or max(image.shape[:2]) <= max_size:
+        return image, None
+    from skimage.transform import resize
+
+    scale = max_size / max(image.shape[:2])
+    shape = (max(1, round(image.shape[0] * scale)), max(1, round(image.shape[1] * scale)))
+    note = (f"resized from {image.shape[1]}x{image.shape[0]} to {shape[1]}x{shape[0]} "
+            f"(--max-size {max_size})")
+    return resize(image, shape, order=1, preserve_range=True, anti_aliasing=True).astype(np.float32), note
+
+
+#: photographs bundled with scikit-image that recipes accept by name instead of a file (no download)
+BUNDLED_PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "immunohistochemistry", "hubble_deep_field")
+
+
+def load_image_or_photo(spec, max_size=None):
+    """:func:`load_image` for a file path, or one of :data:`BUNDLED_PHOTOS` by name: ``(float32
+    HxWx3 RGB 0..255, note or None)``."""
+    if str(spec) in BUNDLED_PHOTOS:
+        import skimage.data
+
+        return shrink_to_max_size(getattr(skimage.data, str(spec))()[..., :3], max_size)
+    return load_image(spec, max_size)

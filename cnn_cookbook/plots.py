@@ -40,7 +40,8 @@ def accuracy_curves(history, title="Train and test accuracy"):
             ax.plot(history.evals["step"], 100 * np.asarray(values, float), next(styles, "c-"),
                     label=name.replace("_", " "))
     ax.set(title=title, xlabel="step", ylabel="accuracy (%)")
-    ax.legend(loc="lower right")
+    if ax.get_lines():  # a resumed run that had nothing left to do has no curves
+        ax.legend(loc="lower right")
     return fig
 
 

@@ -14,7 +14,32 @@ import random
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
-import tensorflow.compat.v1 as tf  # noqa: E402
+
+
+def _import_tensorflow_quietly():
+    """Import TensorFlow with the C++ start-up banner ("oneDNN custom operations are on", absl's
+    pre-init notice) kept off stderr: TF_CPP_MIN_LOG_LEVEL no longer silences those, and a recipe's
+    stderr should carry only its own messages.  Python exceptions still propagate; set
+    CNN_COOKBOOK_TF_LOGS=1 to see everything."""
+    if os.environ.get("CNN_COOKBOOK_TF_LOGS") == "1":
+        import tensorflow.compat.v1 as tf_v1
+        return tf_v1
+    import sys
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+            import tensorflow.compat.v1 as tf_v1
+            tf_v1.constant(0)  # loads the kernels that print the banner, still silenced
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+    return tf_v1
+
+
+tf = _import_tensorflow_quietly()
 
 tf.get_logger().setLevel("ERROR")  # before the switch, which logs deprecation notices
 tf.disable_v2_behavior()

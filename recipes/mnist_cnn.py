@@ -44,9 +44,8 @@ def parse_args(argv):
 @cli.main_wrapper
 def main(argv=None):
     args = parse_args(argv)
-    from cnn_cookbook import plots
     from cnn_cookbook.datasets.mnist import load_mnist
-    from cnn_cookbook.fileio import ensure_dir, write_json
+    from cnn_cookbook.fileio import ensure_dir
     from cnn_cookbook.mnist_cnn import train_mnist
 
     output_dir = ensure_dir(args.output_dir)
@@ -58,13 +57,11 @@ def main(argv=None):
                       progress=not args.no_progress, steps=args.steps, batch_size=args.batch_size,
                       learning_rate=args.learning_rate, momentum=args.momentum, eval_every=args.eval_every,
                       eval_size=args.eval_size, patience=args.patience)
-    plots.finish(run.figures, output_dir, show=args.show)
-    write_json(output_dir / "metrics.json", run.metrics)
-    write_json(output_dir / "history.json", run.history.to_dict())
+    cli.write_outputs(output_dir, run.metrics, run.history, run.figures, show=args.show)
     m = run.metrics
+    speed = f"{m['images_per_second']:.0f} images/s" if m["images_per_second"] else "no steps run"
     print(f"test accuracy {100 * m['test_accuracy']:.2f}% on all {m['test_examples']} {m['dataset']} test "
-          f"images after {m['steps']} steps ({m['images_per_second']:.0f} images/s); "
-          f"outputs in {output_dir}")
+          f"images after {m['steps']} steps ({speed}); outputs in {output_dir}")
 
 
 if __name__ == "__main__":

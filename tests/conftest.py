@@ -37,9 +37,8 @@ def run_recipe(script, *args, cwd=None, timeout=240):
 def assert_one_line_error(proc, *fragments):
     """A user error: exit status 2 and a single 'error: ...' line naming what went wrong."""
     assert proc.returncode == 2, proc.stdout + proc.stderr
-    errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1, proc.stderr
-    assert "Traceback" not in proc.stderr, proc.stderr
+    errors = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(errors) == 1 and errors[0].startswith("error:"), proc.stderr  # nothing else on stderr
     for fragment in fragments:
         assert fragment in errors[0], errors[0]
     return errors[0]

@@ -159,6 +159,12 @@ def test_recipe_writes_metrics_plots_and_resumes(mnist_dir, tmp_path):
     history = json.loads((out / "history.json").read_text())
     assert history["train"]["step"] == list(range(21, 31))
 
+    # resuming a finished run: nothing to do, still a full report
+    proc = run_recipe("mnist_cnn.py", "--dataset", "idx", "--data-dir", mnist_dir, "--output-dir", out,
+                      "--steps", 30, "--resume", "--no-progress")
+    assert proc.returncode == 0, proc.stderr
+    assert "no steps run" in proc.stdout and json.loads((out / "metrics.json").read_text())["steps"] == 30
+
     # resuming with another network: one clear line, the checkpoints untouched
     before = sorted(p.name for p in (out / "checkpoints").iterdir())
     proc = run_recipe("mnist_cnn.py", "--dataset", "idx", "--data-dir", mnist_dir, "--output-dir", out,

@@ -257,7 +257,8 @@ def extract_archive(archive, destination):
                     members = list(_safe_tar_members(tar, archive))
                     tar.extractall(staging, members=members)
             except (tarfile.TarError, EOFError, OSError) as exc:
-                raise DataFormatError(f"{archive} is not a readable archive ({exc}); delete it and "
+                reason = " ".join(str(exc).split())  # tarfile's messages can span lines
+                raise DataFormatError(f"{archive} is not a readable archive ({reason}); delete it and "
                                       "download it again") from None
         if destination.exists():
             shutil.rmtree(destination)

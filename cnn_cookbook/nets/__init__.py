@@ -16,6 +16,11 @@ NETWORKS = {
     "cookbook": "cnn_cookbook.nets.mnist:cookbook_cnn",
     "linear": "cnn_cookbook.nets.mnist:linear",
     "hvass-cnn": "cnn_cookbook.nets.mnist:hvass_cnn",
+    # CIFAR-10 (recipes/cifar10_cnn.py); these take RGB 0..1 images and normalise them as the
+    # chapter's input pipeline does (24x24 for cookbook and hvass, 32x32 for keras-style)
+    "cifar10-cookbook": "cnn_cookbook.nets.cifar10:cookbook_cifar_from_pixels",
+    "cifar10-hvass": "cnn_cookbook.nets.cifar10:hvass_cifar_from_pixels",
+    "cifar10-keras-style": "cnn_cookbook.nets.cifar10:keras_style_cifar_from_pixels",
 }
 
 

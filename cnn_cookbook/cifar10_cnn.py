@@ -1,0 +1,298 @@
+"""The CIFAR-10 chapter as a library call: the cookbook CNN, Hvass #06 and seed 002's network.
+
+:func:`train_cifar10` builds the input pipeline (queue runners or tf.data), the towers (one per
+device), the evaluation stream over the whole test set, trains with the shared loop and returns
+a :class:`Cifar10Run` (metrics, history, figures).  The caller (recipe or notebook) writes them.
+
+Seed bugs fixed here (see recipes.md):
+
+- the cookbook's learning rate never decayed (its step counter was never given to the
+  optimiser); here the schedule reads the global step that each update increments, and decays
+  x0.9 every 250 steps as the book's formula says (the seed's code had x0.1);
+- test images were distorted like training images and "test accuracy" was one random batch of
+  128; here the test path is undistorted and every evaluation covers the whole test set once;
+- queue threads were never stopped; here they run under a Coordinator and are joined.
+"""
+
+import math
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+
+from cnn_cookbook import plots, training
+from cnn_cookbook.datasets import cifar10_pipeline as pipelines
+from cnn_cookbook.datasets.cifar10 import CLASS_NAMES, binary_files, check_binary_file
+from cnn_cookbook.errors import CookbookError
+from cnn_cookbook.fileio import ensure_dir
+from cnn_cookbook.multi_device import build_towers, variables_on_cpu
+from cnn_cookbook.nets import cifar10 as nets
+from cnn_cookbook.tf1 import new_session, resolve_device, seed_everything, tf, visible_gpus
+
+
+@dataclass(frozen=True)
+class Hyperparameters:
+    """A model's defaults as its seed has them (recipes.md).  A "step" is the book's generation."""
+
+    network: str               # name in cnn_cookbook.nets.NETWORKS (the 0..1-input builder)
+    style: str                 # preprocessing, see cnn_cookbook.datasets.cifar10_pipeline
+    optimizer: str             # sgd | adam | adamax
+    learning_rate: float
+    batch_size: int
+    steps: int = None          # None: epochs x steps per epoch
+    epochs: int = None
+    lr_decay: float = 1.0      # multiply the rate by this ...
+    lr_decay_steps: int = None  # ... every this many steps (None: every epoch)
+    eval_every: int = None     # steps between whole-test-set evaluations (None: every epoch)
+    checkpoint_every: int = None  # None: every epoch
+    shuffle_buffer: int = 5000  # min_after_dequeue / tf.data shuffle buffer
+    reader_threads: int = 1
+
+
+MODELS = {
+    # cookbook ch. 8: SGD 0.1 x0.9 every 250 steps (staircase), batch 128, 20000 steps, test every 500
+    "cookbook": Hyperparameters("cifar10-cookbook", "cookbook", "sgd", 0.1, 128, steps=20000,
+                                lr_decay=0.9, lr_decay_steps=250, eval_every=500, checkpoint_every=500),
+    # Hvass #06: Adam 1e-4, batch 64, 150000 iterations
+    "hvass": Hyperparameters("cifar10-hvass", "hvass", "adam", 1e-4, 64, steps=150000,
+                             eval_every=1000, checkpoint_every=1000),
+    # seed 002: Adamax 5e-3, x0.9 per epoch, batch 32, 10 epochs, test and checkpoint each epoch
+    "keras-style": Hyperparameters("cifar10-keras-style", "keras-style", "adamax", 5e-3, 32, epochs=10,
+                                   lr_decay=0.9),
+}
+
+
+class AdamaxOptimizer(tf.train.Optimizer):
+    """Adamax (Kingma & Ba 2015, sec. 7.1) as Keras has it; compat.v1 ships no Adamax.
+
+    m <- b1 m + (1 - b1) g;  u <- max(b2 u, |g|);  w <- w - lr / (1 - b1^t) * m / (u + eps)
+    """
+
+    def __init__(self, learning_rate=0.002, beta1=0.9, beta2=0.999, epsilon=1e-7, name="Adamax"):
+        super().__init__(use_locking=False, name=name)
+        self._lr, self._beta1, self._beta2, self._epsilon = learning_rate, beta1, beta2, epsilon
+
+    def _create_slots(self, var_list):
+        first = min(var_list, key=lambda v: v.name)
+        self._create_non_slot_variable(initial_value=self._beta1, name="beta1_power", colocate_with=first)
+        for var in var_list:
+            self._zeros_slot(var, "m", self._name)
+            self._zeros_slot(var, "u", self._name)
+
+    def _apply_dense(self, grad, var):
+        m, u = self.get_slot(var, "m"), self.get_slot(var, "u")
+        dtype = var.dtype.base_dtype
+        beta1, beta2 = tf.cast(self._beta1, dtype), tf.cast(self._beta2, dtype)
+        beta1_power = tf.cast(self._get_non_slot_variable("beta1_power", graph=var.graph), dtype)
+        m_t = tf.assign(m, beta1 * m + (1 - beta1) * grad)
+        u_t = tf.assign(u, tf.maximum(beta2 * u, tf.abs(grad)))
+        step = tf.cast(self._lr, dtype) / (1 - beta1_power) * m_t / (u_t + self._epsilon)
+        return tf.group(tf.assign_sub(var, step), m_t, u_t)
+
+    _resource_apply_dense = _apply_dense
+
+    def _finish(self, update_ops, name_scope):
+        with tf.control_dependencies(update_ops):
+            beta1_power = self._get_non_slot_variable("beta1_power", graph=tf.get_default_graph())
+            with tf.colocate_with(beta1_power):
+                advance = tf.assign(beta1_power, beta1_power * self._beta1)
+        return tf.group(*update_ops, advance, name=name_scope)
+
+
+def make_optimizer(name, rate):
+    if name == "sgd":
+        return tf.train.GradientDescentOptimizer(rate)
+    if name == "adam":
+        return tf.train.AdamOptimizer(rate)
+    if name == "adamax":
+        return AdamaxOptimizer(rate)
+    raise CookbookError(f"unknown optimizer {name!r}; use sgd, adam or adamax")
+
+
+def learning_rate(hp, global_step, steps_per_epoch):
+    """The seed's schedule: ``rate * decay^floor(step / decay_steps)`` (constant if decay is 1)."""
+    if hp.lr_decay == 1.0:
+        return tf.constant(hp.learning_rate, name="learning_rate")
+    return tf.train.exponential_decay(hp.learning_rate, global_step, hp.lr_decay_steps or steps_per_epoch,
+                                      hp.lr_decay, staircase=True, name="learning_rate")
+
+
+def resolve(model, train_examples, **overrides):
+    """The model's :class:`Hyperparameters` with ``overrides`` (None = keep) and per-epoch values
+    filled in; returns ``(hyperparameters, steps_per_epoch)``."""
+    if model not in MODELS:
+        raise CookbookError(f"--model must be one of {', '.join(MODELS)}, not {model!r}")
+    hp = replace(MODELS[model], **{k: v for k, v in overrides.items() if v is not None})
+    steps_per_epoch = max(1, math.ceil(train_examples / hp.batch_size))
+    if overrides.get("steps") is None and (overrides.get("epochs") is not None or hp.steps is None):
+        hp = replace(hp, steps=(hp.epochs or 1) * steps_per_epoch)
+    hp = replace(hp, lr_decay_steps=hp.lr_decay_steps or (steps_per_epoch if hp.lr_decay != 1.0 else None),
+                 eval_every=hp.eval_every or steps_per_epoch,
+                 checkpoint_every=hp.checkpoint_every or steps_per_epoch)
+    return hp, steps_per_epoch
+
+
+# ---------------------------------------------------------------------------------------------
+# The graph
+
+
+@dataclass
+class Cifar10Graph:
+    train: object        # multi_device.TowerGraph (train_op, loss, accuracy, ...)
+    stream: object       # cifar10_pipeline.EvalStream over the test set
+    probabilities: object  # softmax of the evaluation network on stream.images
+    input_batch: object  # cifar10_pipeline.InputBatch feeding the towers
+
+
+def tower_device_type(device, num_devices):
+    resolved = resolve_device(device)
+    if resolved == "gpu" and num_devices > len(visible_gpus()):
+        raise CookbookError(f"--num-devices {num_devices} asks for more GPUs than the "
+                            f"{len(visible_gpus())} TensorFlow sees; lower it or use --device cpu")
+    return resolved
+
+
+def build_cifar10_graph(hp, batches_dir, pipeline="queue", num_devices=1, device="auto", seed=None,
+                        steps_per_epoch=1, eval_batch_size=1000):
+    """Input pipeline -> towers -> averaged update, plus the evaluation network, in the default graph."""
+    device_type = tower_device_type(device, num_devices)
+    core = {"cookbook": nets.cookbook_cifar, "hvass": nets.hvass_cifar,
+            "keras-style": nets.keras_style_cifar}[hp.style]
+    with tf.device("/cpu:0"):  # input work stays on the host, as in the anchor
+        batch = pipelines.train_batch(pipeline, batches_dir, hp.batch_size, hp.style, seed,
+                                      hp.shuffle_buffer, hp.reader_threads)
+        stream = pipelines.eval_stream(pipeline, batches_dir, "test", eval_batch_size, hp.style)
+    global_step = tf.train.get_or_create_global_step()
+    rate = learning_rate(hp, global_step, steps_per_epoch)
+    towers = build_towers(lambda images: core(images, len(CLASS_NAMES), True)[0], batch.images, batch.labels,
+                          make_optimizer(hp.optimizer, rate), num_devices, device_type, global_step, rate)
+    with tf.device(variables_on_cpu(f"/{device_type}:0")), tf.name_scope("evaluation"):
+        probabilities = tf.nn.softmax(core(stream.images, len(CLASS_NAMES), False)[0])
+    return Cifar10Graph(towers, stream, probabilities, batch)
+
+
+def evaluate_test_set(session, graph):
+    """Probabilities, labels and pixels of every test image, each exactly once."""
+    return pipelines.evaluate_stream(session, graph.stream, {"probabilities": graph.probabilities})
+
+
+def per_class_accuracy(labels, predictions, num_classes=len(CLASS_NAMES)):
+    """Fraction correct (0..1) for each true class; NaN for a class with no test image."""
+    labels, predictions = np.asarray(labels), np.asarray(predictions)
+    return np.array([np.mean(predictions[labels == k] == k) if np.any(labels == k) else np.nan
+                     for k in range(num_classes)])
+
+
+# ---------------------------------------------------------------------------------------------
+# Training
+
+
+@dataclass
+class Cifar10Run:
+    metrics: dict
+    history: training.History
+    figures: dict           # name -> matplotlib Figure
+    checkpoint_dir: Path
+
+
+def count_records(batches_dir, split):
+    return sum(check_binary_file(f) for f in binary_files(batches_dir, split))
+
+
+def train_cifar10(batches_dir, model="cookbook", output_dir="runs/cifar10_cnn", pipeline="queue",
+                  num_devices=1, seed=0, device="auto", resume=False, progress=True, dataset="cifar10",
+                  **overrides):
+    """Train ``model`` on the binary batches in ``batches_dir``; returns a :class:`Cifar10Run`.
+
+    ``overrides`` replace :class:`Hyperparameters` fields (steps, epochs, batch_size,
+    learning_rate, lr_decay, lr_decay_steps, eval_every, checkpoint_every, shuffle_buffer,
+    reader_threads).  Checkpoints (with ``network.json``) and TensorBoard events are written
+    under ``output_dir``; metrics and figures are returned.
+    """
+    train_examples = count_records(batches_dir, "train")
+    hp, steps_per_epoch = resolve(model, train_examples, **overrides)
+    if hp.batch_size % num_devices:
+        raise CookbookError(f"--batch-size {hp.batch_size} cannot be split evenly over {num_devices} "
+                            "devices; choose a batch size divisible by --num-devices")
+    output_dir = ensure_dir(output_dir)
+    checkpoint_dir = output_dir / "checkpoints"
+    resolved_device = tower_device_type(device, num_devices)
+    graph = tf.Graph()
+    with graph.as_default():
+        seed_everything(seed)
+        net = build_cifar10_graph(hp, batches_dir, pipeline, num_devices, device, seed, steps_per_epoch)
+        tf.summary.scalar("learning_rate", net.train.learning_rate)
+        checkpoints = training.Checkpoints(checkpoint_dir)
+        writer = tf.summary.FileWriter(str(output_dir / "tensorboard"), graph)
+        last_eval = {}
+
+        def evaluate(session):
+            result = evaluate_test_set(session, net)
+            last_eval.update(result, step=int(session.run(net.train.global_step)))
+            predictions = np.argmax(result["probabilities"], axis=1)
+            return {"test_accuracy": float(np.mean(predictions == result["labels"]))}
+
+        def describe(step, values, results):
+            return (f"step {step}: loss {values['loss']:.4f} train acc {100 * values['accuracy']:.1f}% "
+                    f"test acc {100 * results['test_accuracy']:.2f}% (all {net.stream.num_examples})")
+
+        cpu_devices = num_devices if resolved_device == "cpu" else 1
+        with new_session(graph, device, cpu_devices) as session:
+            start = checkpoints.start(session, resume)
+            training.write_network_info(
+                checkpoint_dir, network=hp.network, image_shape=[pipelines.OUTPUT_SIZE[hp.style]] * 2 + [3],
+                num_classes=len(CLASS_NAMES), class_names=list(CLASS_NAMES), dataset=dataset,
+                input="RGB 0..1, centrally cropped to image_shape")
+            with pipelines.queue_runners(session):
+                began = time.time()
+                result = training.fit(session, net.train, hp.steps, start_step=start, evaluate=evaluate,
+                                      eval_every=hp.eval_every, checkpoints=checkpoints,
+                                      checkpoint_every=hp.checkpoint_every, summary_writer=writer,
+                                      progress=progress, describe=describe)
+                wall = time.time() - began
+                if last_eval.get("step") != result.final_step:  # e.g. resumed at the end already
+                    evaluate(session)
+                final_rate = float(session.run(net.train.learning_rate))
+        writer.close()
+    predictions = np.argmax(last_eval["probabilities"], axis=1)
+    labels = last_eval["labels"]
+    per_class = per_class_accuracy(labels, predictions)
+    steps_run = result.steps_run
+    metrics = {
+        "recipe": "cifar10_cnn", "model": model, "dataset": dataset, "pipeline": pipeline,
+        "num_devices": num_devices, "device": resolved_device,
+        "steps": result.final_step, "steps_this_run": steps_run, "resumed_from_step": start,
+        "steps_per_epoch": steps_per_epoch, "epochs": result.final_step / steps_per_epoch,
+        "test_accuracy": float(np.mean(predictions == labels)), "test_examples": int(len(labels)),
+        "per_class_accuracy": {name: (None if np.isnan(a) else float(a)) for name, a in zip(CLASS_NAMES, per_class)},
+        "final_learning_rate": final_rate, "train_seconds": result.train_seconds, "wall_seconds": wall,
+        "images_per_second": steps_run * hp.batch_size / result.train_seconds if result.train_seconds else None,
+        "hyperparameters": asdict(hp), "seed": seed, "tensorflow": tf.VERSION,
+    }
+    figures = {"loss": plots.loss_curve(result.history), "accuracy": plots.accuracy_curves(result.history),
+               **cifar10_figures(last_eval["pixels"], labels, last_eval["probabilities"], seed)}
+    return Cifar10Run(metrics, result.history, figures, checkpoint_dir)
+
+
+def cifar10_figures(pixels, labels, probabilities, seed=0, count=16):
+    """Confusion matrix with class names, seed 002's grid of test predictions with their scores,
+    and misclassified test images.  ``pixels`` [N, 32, 32, 3] uint8."""
+    predictions = np.argmax(probabilities, axis=1)
+    scores = probabilities[np.arange(len(predictions)), predictions]
+    rng = np.random.default_rng(seed)
+    shown = rng.choice(len(labels), size=min(count, len(labels)), replace=False)
+
+    def titles(index):
+        return [f"pred: {CLASS_NAMES[predictions[i]]}\nscore: {scores[i]:.3f}\ntrue: {CLASS_NAMES[labels[i]]}"
+                for i in index]
+
+    wrong = np.flatnonzero(predictions != labels)[:count]
+    figures = {"confusion_matrix": plots.confusion_matrix(labels, predictions, list(CLASS_NAMES)),
+               "test_predictions": plots.image_grid(pixels[shown] / 255.0, titles(shown), cols=8,
+                                                    title="Test predictions")}
+    if len(wrong):
+        figures["misclassified"] = plots.image_grid(pixels[wrong] / 255.0, titles(wrong), cols=8,
+                                                    title=f"Misclassified test images ({np.sum(predictions != labels)} "
+                                                          f"of {len(labels)})")
+    return figures

@@ -1,0 +1,222 @@
+#!/usr/bin/env python
+"""Retraining Inception v3 (Cookbook ch. 8 "retrain an existing CNN"; Hvass-Labs #07, #08, #09).
+
+  python recipes/retrain_inception.py prepare                 # CIFAR-10 -> train_dir/<class>/*.png
+  python recipes/retrain_inception.py tfrecords               # -> sharded Inception TFRecords
+  python recipes/retrain_inception.py classify IMAGE.jpg      # top-10 ImageNet labels (Hvass #07)
+  python recipes/retrain_inception.py retrain                 # new top layer (retrain.py, Hvass #08)
+  python recipes/retrain_inception.py retrain --image-dir my_photos/   # own class folders (Hvass #09)
+  python recipes/retrain_inception.py predict IMAGE.png       # with the exported graph
+
+Without models/inception/classify_image_graph_def.pb (use --download, or --model inception_v3 to
+insist on it) every step runs on a generated STAND-IN graph with Inception v3's tensor names and
+random weights; its outputs say STAND-IN.  Without CIFAR-10, 'prepare' uses the synthetic set.
+"""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
+
+from cnn_cookbook import cli  # noqa: E402
+from cnn_cookbook.paths import data_root, models_root  # noqa: E402
+
+FOLDERS = data_root() / "cifar10_folders"
+
+
+def _sub(subparsers, name, help_text, description):
+    return subparsers.add_parser(name, help=help_text, description=description,
+                                 formatter_class=cli.HelpFormatter)
+
+
+def _model_args(p, device=True):
+    p.add_argument("--graph", help="frozen graph .pb to use instead of --model's file")
+    p.add_argument("--model", choices=("auto", "inception_v3", "stand-in"), default="auto",
+                   help="auto: the real Inception v3 if present (or with --download), else the stand-in")
+    p.add_argument("--models-dir", default=str(models_root()), help="folder holding inception/ and the stand-in")
+    p.add_argument("--download", action="store_true", help="download inception-2015-12-05.tgz if missing")
+    if device:
+        p.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto")
+    p.add_argument("--bottleneck-mode", choices=("auto", "batch", "map", "single"), default="auto",
+                   help="how many images go through the graph per Session.run (see the README)")
+
+
+def parse_args(argv):
+    p = cli.parser(__doc__)
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    s = _sub(sub, "prepare", "CIFAR-10 python batches -> class folders of PNGs + labels file",
+             "Write CIFAR-10 as <output-dir>/train_dir/<class>/*.png (data_batch_1..5), "
+             "validation_dir/<class>/*.png (test_batch) and cifar10_labels.txt. Finished files are kept.")
+    cli.add_data_args(s, ("auto", "cifar10", "synthetic"), data_dir=str(data_root()))
+    s.add_argument("--output-dir", default=str(FOLDERS), help="folder receiving train_dir/, validation_dir/")
+    s.add_argument("--synthetic-per-class", type=cli.positive(), default=500,
+                   help="training images per class of the synthetic set (test: a fifth of it)")
+    s.add_argument("--no-progress", action="store_true")
+
+    s = _sub(sub, "tfrecords", "class folders -> sharded TFRecords (build_image_data.py layout)",
+             "Write train-*-of-* and validation-*-of-* TFRecord shards with several threads.")
+    s.add_argument("--images-dir", default=str(FOLDERS), help="folder 'prepare' wrote")
+    s.add_argument("--train-directory", help="default: <images-dir>/train_dir")
+    s.add_argument("--validation-directory", help="default: <images-dir>/validation_dir")
+    s.add_argument("--labels-file", help="default: <images-dir>/cifar10_labels.txt")
+    s.add_argument("--output-directory", help="default: <images-dir>/tfrecords")
+    s.add_argument("--train-shards", type=cli.positive(), default=128)
+    s.add_argument("--validation-shards", type=cli.positive(), default=24)
+    s.add_argument("--num-threads", type=cli.positive(), default=8,
+                   help="writer threads; must divide both shard counts")
+    s.add_argument("--no-progress", action="store_true")
+
+    s = _sub(sub, "classify", "top-k ImageNet labels of images (Hvass #07), optionally their transfer values",
+             "Classify images with the frozen Inception v3 graph.")
+    s.add_argument("images", nargs="*", help="image files (default: cropped_panda.jpg of the real model)")
+    s.add_argument("--top-k", type=cli.positive(), default=10)
+    s.add_argument("--transfer-values", metavar="NPY", help="also save the 2048-d pool_3 values of all images")
+    _model_args(s)
+
+    s = _sub(sub, "retrain", "train a new top layer on cached bottlenecks (retrain.py, Hvass #08/#09)",
+             "Split the class folders by file-name hash, cache bottlenecks, train the new layer, "
+             "report the test accuracy, export output_graph.pb + output_labels.txt + metrics.json.")
+    s.add_argument("--image-dir", default=str(FOLDERS / "train_dir"), help="one sub-folder of images per class")
+    cli.add_run_args(s, output_dir="runs/retrain", steps=4000)
+    s.add_argument("--bottleneck-dir", help="bottleneck cache (default: <output-dir>/bottlenecks)")
+    s.add_argument("--learning-rate", type=cli.positive(float), default=0.01)
+    s.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd", help="Hvass #08: adam, 1e-4")
+    s.add_argument("--hidden-units", type=int, default=0, help="Hvass #08: 1024 (0: softmax layer only)")
+    s.add_argument("--train-batch-size", type=cli.positive(), default=100)
+    s.add_argument("--validation-batch-size", type=int, default=100, help="-1: the whole validation set")
+    s.add_argument("--eval-every", type=cli.positive(), default=10)
+    s.add_argument("--testing-percentage", type=float, default=10.0)
+    s.add_argument("--validation-percentage", type=float, default=10.0)
+    s.add_argument("--flip-left-right", action="store_true", help="distortion (bypasses the cache)")
+    s.add_argument("--random-crop", type=float, default=0.0, help="distortion: margin %% cropped at random")
+    s.add_argument("--random-scale", type=float, default=0.0, help="distortion: up to this %% enlargement")
+    s.add_argument("--random-brightness", type=float, default=0.0, help="distortion: +- this %% brightness")
+    s.add_argument("--bottleneck-batch-size", type=cli.positive(), default=32)
+    s.add_argument("--no-progress", action="store_true")
+    _model_args(s, device=False)  # --device comes with add_run_args
+
+    s = _sub(sub, "predict", "classify images with the graph 'retrain' exported",
+             "Top-k classes of images from output_graph.pb and output_labels.txt.")
+    s.add_argument("images", nargs="+")
+    s.add_argument("--graph", default="runs/retrain/output_graph.pb")
+    s.add_argument("--labels", default="runs/retrain/output_labels.txt")
+    s.add_argument("--top-k", type=cli.positive(), default=5)
+    s.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto")
+    s.add_argument("--bottleneck-mode", choices=("auto", "batch", "map", "single"), default="auto")
+    return p.parse_args(argv)
+
+
+def prepare(args):
+    from cnn_cookbook.datasets import cifar10
+    from cnn_cookbook.datasets.folders import export_cifar_python
+
+    per_class = args.synthetic_per_class
+    batches, name = cifar10.find_cifar10(args.dataset, args.data_dir, args.download, flavour="python",
+                                         train_per_class=per_class, test_per_class=max(1, per_class // 5))
+    print(f"dataset: {name} ({batches})")
+    report = export_cifar_python(batches, args.output_dir, cifar10.read_python_batch, cifar10.CLASS_NAMES,
+                                 source=name if name == "cifar10" else f"synthetic, {per_class} per class",
+                                 progress=not args.no_progress)
+    print(f"{report.written} images written, {report.kept} already there; {report.train_dir}, "
+          f"{report.validation_dir}, labels in {report.labels_file}")
+
+
+def tfrecords(args):
+    from cnn_cookbook.datasets.folders import LABELS_FILENAME
+    from cnn_cookbook.datasets.tfrecords import find_image_files, write_tfrecords
+
+    root = Path(args.images_dir)
+    labels = args.labels_file or root / LABELS_FILENAME
+    out = Path(args.output_directory or root / "tfrecords")
+    for name, folder, shards in (("train", args.train_directory or root / "train_dir", args.train_shards),
+                                 ("validation", args.validation_directory or root / "validation_dir",
+                                  args.validation_shards)):
+        report = write_tfrecords(name, find_image_files(folder, labels), out, shards, args.num_threads,
+                                 progress=not args.no_progress)
+        print(f"{name}: {sum(report.records)} images in {len(report.files)} shards by "
+              f"{report.threads_used} threads, {len(report.skipped)} unreadable skipped -> {out}")
+
+
+def _graph_files(args):
+    from cnn_cookbook.nets.inception_v3 import locate_inception_v3
+
+    return locate_inception_v3(args.model, args.graph, args.models_dir, args.download)
+
+
+def classify(args):
+    from cnn_cookbook.fileio import write_bytes_atomic
+    from cnn_cookbook.nets import inception_v3 as iv3
+    from cnn_cookbook.retrain import open_transfer_session
+    from cnn_cookbook.datasets.folders import read_image_rgb
+    from cnn_cookbook.errors import CookbookError
+
+    files = _graph_files(args)
+    images = args.images or ([files.example_image] if files.example_image else [])
+    if not images:
+        raise CookbookError("give one or more image files to classify (the stand-in has no example image)")
+    missing = [str(i) for i in images if not Path(i).is_file()]
+    if missing:
+        raise CookbookError(f"image {missing[0]} does not exist; check the path")
+    graph_def = iv3.load_inception_graph_def(files.graph_path)
+    stand_in = iv3.is_stand_in(graph_def)
+    labels = (iv3.load_imagenet_labels(files.label_map, files.synset_map)
+              if not stand_in and files.label_map and files.synset_map else None)
+    tag = f"  [{iv3.STAND_IN_LABEL}]" if stand_in else ""
+    ts = open_transfer_session(graph_def, args.bottleneck_mode if args.transfer_values else "single", args.device)
+    with ts.session:
+        for image in images:
+            print(f"{image}:{tag}")
+            for p in iv3.classify_image(ts.session, image, args.top_k, labels, stand_in):
+                print(f"  {100 * p.score:6.2f}%  {p.label}")
+        if args.transfer_values:
+            import io
+            import numpy as np
+
+            values = iv3.transfer_values(ts.session, ts.transfer, [read_image_rgb(i) for i in images])
+            buffer = io.BytesIO()
+            np.save(buffer, values)
+            write_bytes_atomic(args.transfer_values, buffer.getvalue())
+            print(f"transfer values {values.shape} ({iv3.model_name(stand_in)}) -> {args.transfer_values}{tag}")
+
+
+def retrain(args):
+    from cnn_cookbook.retrain import Distortions, retrain_on_folders
+
+    run = retrain_on_folders(
+        args.image_dir, _graph_files(args), args.output_dir, args.bottleneck_dir, args.steps, args.learning_rate,
+        args.train_batch_size, args.validation_batch_size, args.eval_every, args.testing_percentage,
+        args.validation_percentage, args.hidden_units, args.optimizer,
+        Distortions(args.flip_left_right, args.random_crop, args.random_scale, args.random_brightness),
+        args.bottleneck_mode, args.bottleneck_batch_size, args.seed, args.device, not args.no_progress)
+    cli.write_outputs(args.output_dir, run.metrics, run.result.history, run.figures, show=args.show)
+    m = run.metrics
+    tag = " [STAND-IN graph: random weights]" if m["model"] == "stand-in" else ""
+    print(f"final test accuracy {100 * m['test_accuracy']:.1f}% on {m['test_examples']} images, "
+          f"{len(m['classes'])} classes, {m['steps']} steps{tag}; exported {m['output_graph']} and "
+          f"{m['output_labels']}")
+
+
+def predict(args):
+    from cnn_cookbook.nets import inception_v3 as iv3
+    from cnn_cookbook.retrain import load_retrained, open_transfer_session, predict_images
+
+    graph_def, class_names = load_retrained(args.graph, args.labels)
+    tag = f"  [{iv3.STAND_IN_LABEL}]" if iv3.is_stand_in(graph_def) else ""
+    ts = open_transfer_session(graph_def, args.bottleneck_mode, args.device)
+    with ts.session:
+        for image, top in zip(args.images, predict_images(ts, class_names, args.images, args.top_k)):
+            print(f"{image}:{tag}")
+            for name, score in top:
+                print(f"  {100 * score:6.2f}%  {name}")
+
+
+@cli.main_wrapper
+def main(argv=None):
+    args = parse_args(argv)
+    {"prepare": prepare, "tfrecords": tfrecords, "classify": classify, "retrain": retrain,
+     "predict": predict}[args.command](args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,180 @@
+#!/usr/bin/env python
+"""Neural style transfer: the cookbook's StyleNet (VGG-19) and Hvass-Labs #15 (VGG-16).
+
+  python recipes/stylenet.py --download                # fetch imagenet-vgg-verydeep-19.mat once
+  python recipes/stylenet.py                           # astronaut in the style of the
+                                                       #   immunohistochemistry photograph
+  python recipes/stylenet.py --content me.jpg --style starry.jpg wave.jpg --style-blend 3 1
+  python recipes/stylenet.py --optimizer lbfgs --init content --preserve-colors --steps 300
+  python recipes/stylenet.py --network vgg16 --download # Hvass #15 (vgg16.tfmodel)
+
+Writes stylized.png, step_NNNN.png every --checkpoint-every steps and metrics.json into
+--output-dir.  Without the network file the recipe stops and says where to put it.
+--content/--style take image files or the names of photographs bundled with scikit-image.
+"""
+
+import math
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
+
+from cnn_cookbook import cli  # noqa: E402
+from cnn_cookbook.errors import TrainingDiverged  # noqa: E402
+
+NETWORK_FILES = {"vgg19": "vgg19", "vgg16": "vgg16_tfmodel"}
+
+
+def parse_args(argv):
+    p = cli.parser(__doc__)
+    p.add_argument("--network", choices=("vgg19", "vgg16"), default="vgg19",
+                   help="vgg19: the cookbook's StyleNet; vgg16: Hvass #15 (its layers, weights, loss "
+                        "normalisation and step rule)")
+    p.add_argument("--vgg", help="the network file (default: models/imagenet-vgg-verydeep-19.mat, "
+                                 "or models/vgg16.tfmodel with --network vgg16)")
+    p.add_argument("--download", action="store_true", help="download the network file if it is missing")
+    p.add_argument("--content", default="astronaut", help="content image: a file or a bundled photograph")
+    p.add_argument("--style", nargs="+", default=["immunohistochemistry"],
+                   help="one or more style images (files or bundled photographs)")
+    p.add_argument("--style-blend", nargs="+", type=float,
+                   help="one weight per style image (normalised to sum 1; default equal)")
+    p.add_argument("--max-size", type=cli.positive(), default=512,
+                   help="shrink images whose longer side is larger than this")
+    g = p.add_argument_group("optimisation (default: the chosen network's published values: "
+                             "vgg19 = cookbook, vgg16 = Hvass #15)")
+    g.add_argument("--steps", type=cli.positive(), help="steps (the book's 'generations'): 100 / 60")
+    g.add_argument("--optimizer", choices=("adam", "lbfgs", "scaled-gd"),
+                   help="adam / scaled-gd (Hvass: gradient / its std * step size, clipped)")
+    g.add_argument("--learning-rate", type=cli.positive(float), help="Adam's rate or the scaled-gd step: 10 / 10")
+    g.add_argument("--content-weight", type=float, help="5.0 / 1.5")
+    g.add_argument("--style-weight", type=float, help="500.0 / 10.0")
+    g.add_argument("--tv-weight", type=float, help="total-variation weight: 100 / 0.3")
+    g.add_argument("--init", choices=("noise", "content"), help="start from noise (default) or the content")
+    g.add_argument("--pooling", choices=("max", "avg"), help="max (default) or avg pooling in the network")
+    g.add_argument("--preserve-colors", action="store_true",
+                   help="luminance-only transfer: the result keeps the content's colours")
+    p.add_argument("--checkpoint-every", type=cli.positive(),
+                   help="write step_NNNN.png every N steps (default: the report interval, 25 / 10)")
+    cli.add_run_args(p, output_dir="runs/stylenet")
+    return p.parse_args(argv)
+
+
+def settings_from_args(args):
+    from cnn_cookbook.stylenet import StyleSettings
+
+    preset = StyleSettings.cookbook if args.network == "vgg19" else StyleSettings.hvass
+    flags = {"steps": args.steps, "optimizer": args.optimizer, "learning_rate": args.learning_rate,
+             "content_weight": args.content_weight, "style_weight": args.style_weight,
+             "tv_weight": args.tv_weight, "init": args.init, "pooling": args.pooling,
+             "preserve_colors": args.preserve_colors or None}
+    return preset(**{name: value for name, value in flags.items() if value is not None})
+
+
+def load_network(args):
+    from cnn_cookbook.datasets.download import fetch
+    from cnn_cookbook.nets.vgg16 import load_vgg16_graph
+    from cnn_cookbook.nets.vgg19 import load_vgg19_mat
+    from cnn_cookbook.paths import models_root
+
+    path = args.vgg or fetch(NETWORK_FILES[args.network], models_root(), download=args.download)
+    return load_vgg19_mat(path) if args.network == "vgg19" else load_vgg16_graph(path)
+
+
+def load_images(args, settings):
+    from cnn_cookbook.stylenet import read_image, scale_style_to_content
+
+    content, note = read_image(args.content, args.max_size)
+    if note:
+        print(f"note: content {args.content}: {note}")
+    styles = []
+    for spec in args.style:
+        style, note = read_image(spec, args.max_size)
+        if note:
+            print(f"note: style {spec}: {note}")
+        styles.append(scale_style_to_content(style, content.shape, settings.style_max_size))
+    return content, styles
+
+
+def describe(losses):
+    return " ".join(f"{name} {value:.4g}" for name, value in losses.items())
+
+
+@cli.main_wrapper
+def main(argv=None):
+    args = parse_args(argv)
+    from tqdm import tqdm
+
+    from cnn_cookbook import stylenet
+    from cnn_cookbook.fileio import ensure_dir, save_image, write_json
+    from cnn_cookbook.tf1 import new_session, seed_everything, tf
+
+    settings = settings_from_args(args)
+    stylenet.style_blend_weights(len(args.style), args.style_blend)  # fail before any heavy work
+    network = load_network(args)
+    for note in network.notes:
+        print(f"{network.name}: {note}")
+    content, styles = load_images(args, settings)
+    output_dir = ensure_dir(args.output_dir)
+    checkpoint_every = args.checkpoint_every or settings.report_every
+    print(f"{network.name}, {settings.optimizer}, {settings.steps} steps on a "
+          f"{content.shape[1]}x{content.shape[0]} image, {len(styles)} style image(s)")
+
+    graph = tf.Graph()
+    with graph.as_default():
+        rng = seed_everything(args.seed)
+    history, result, started = [], None, time.perf_counter()
+    loop_started = started
+    with new_session(graph, args.device) as session:
+        steps = stylenet.stylize(session, network, content, styles, settings, args.style_blend, rng,
+                                 checkpoint_every)
+        with tqdm(total=settings.steps, unit="step", desc="style", file=sys.stderr) as progress:
+            for result in steps:
+                if result.final:
+                    break
+                if result.step == 1:
+                    loop_started = time.perf_counter()
+                history.append({"step": result.step, **{k: v if math.isfinite(v) else None
+                                                        for k, v in result.losses.items()}})
+                progress.set_postfix({k: f"{v:.3g}" for k, v in result.losses.items()}, refresh=False)
+                progress.update(1)
+                if result.step % settings.report_every == 0 or result.diverged:
+                    progress.write(f"step {result.step}/{settings.steps}: {describe(result.losses)}")
+                if result.image is not None:
+                    save_image(output_dir / f"step_{result.step:04d}.png", result.image)
+    seconds = time.perf_counter() - loop_started
+    output = output_dir / "stylized.png"
+    if result is not None and result.final:
+        save_image(output, result.image)
+    metrics = {
+        "network": network.name, "network_file": network.source, "content": args.content,
+        "style": args.style, "style_blend": stylenet.style_blend_weights(len(styles), args.style_blend),
+        "image_size": list(content.shape[:2]), "optimizer": settings.optimizer, "steps": len(history),
+        "settings": {k: v for k, v in vars(settings).items()}, "seed": args.seed,
+        "initial_loss": history[0]["total"] if history else None,
+        "final_loss": result.losses["total"] if result is not None and result.final else None,
+        "best_step": result.step if result is not None and result.final else None,
+        "seconds_per_step": seconds / max(1, len(history)),
+        "seconds_total": time.perf_counter() - started,
+        "output": str(output) if output.exists() else None,
+        "diverged": bool(history and result is not None and result.diverged), "history": history,
+    }
+    write_json(output_dir / "metrics.json", metrics)
+    if metrics["diverged"]:
+        kept = (f"the best image so far (step {result.step}) was written to {output}"
+                if result.final else "no finite step to keep")
+        raise TrainingDiverged(f"the loss became NaN or infinite at step {len(history)}; {kept}; "
+                               "lower --learning-rate or the loss weights")
+    print(f"loss {metrics['initial_loss']:.4g} -> {metrics['final_loss']:.4g} (best at step "
+          f"{metrics['best_step']}), {metrics['seconds_per_step']:.2f} s/step; wrote {output}")
+    if args.show:
+        import matplotlib.pyplot as plt
+
+        plt.imshow(result.image.clip(0, 255).astype("uint8"))
+        plt.axis("off")
+        plt.show()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,111 @@
+"""recipes/adversarial_noise.py and recipes/adversarial_image.py as subprocesses, tiny settings."""
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import run_recipe
+
+RECIPES = Path(__file__).resolve().parents[1] / "recipes"
+
+
+def write_small_mnist(directory, unique=300, train=5100, test=200):
+    """MNIST idx files of synthetic digits, small enough for quick recipe runs: ``train`` images
+    (``unique`` digits repeated; the recipes hold the last 5000 out for validation) and ``test``."""
+    from cnn_cookbook.datasets.idx import write_idx
+    from cnn_cookbook.datasets.synthetic import synthetic_digits
+
+    images, labels = synthetic_digits(unique + test, seed=11)
+    repeat = np.resize(np.arange(unique), train)
+    write_idx(directory / "train-images-idx3-ubyte.gz", images[repeat])
+    write_idx(directory / "train-labels-idx1-ubyte.gz", labels[repeat])
+    write_idx(directory / "t10k-images-idx3-ubyte.gz", images[unique:])
+    write_idx(directory / "t10k-labels-idx1-ubyte.gz", labels[unique:])
+    return directory
+
+
+@pytest.fixture(scope="module")
+def small_mnist(tmp_path_factory):
+    return write_small_mnist(tmp_path_factory.mktemp("small_mnist"))
+
+
+def run_in_process(name, args, capsys):
+    """A recipe's main() in this process (TensorFlow already loaded): (exit status, stdout, stderr)."""
+    spec = importlib.util.spec_from_file_location(f"recipe_{name}", RECIPES / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    try:
+        status = module.main([str(a) for a in args])
+    except SystemExit as exc:
+        status = exc.code
+    captured = capsys.readouterr()
+    return status or 0, captured.out, captured.err
+
+
+@pytest.fixture(scope="module")
+def checkpoint(small_mnist, tmp_path_factory):
+    """A Hvass CNN checkpoint written by the MNIST chapter's own training (briefly trained)."""
+    from cnn_cookbook.datasets.mnist import load_mnist
+    from cnn_cookbook.mnist_cnn import train_mnist
+
+    data = load_mnist("idx", small_mnist)
+    run = train_mnist(data, "hvass-cnn", tmp_path_factory.mktemp("mnist_run"), seed=0, device="cpu",
+                      progress=False, steps=60, learning_rate=1e-3, eval_every=60, eval_size=100)
+    return run.checkpoint_dir
+
+
+def test_adversarial_noise_recipe_from_a_checkpoint(checkpoint, small_mnist, tmp_path):
+    out = tmp_path / "noise"
+    proc = run_recipe("adversarial_noise.py", "--dataset", "idx", "--data-dir", small_mnist, "--output-dir", out,
+                      "--checkpoint", checkpoint, "--target", "5", "--target-steps", "20", "--all-steps", "2",
+                      "--immunity-targets", "5", "--immunity-repeats", "1", "--immunity-adversary-steps", "10",
+                      "--immunity-steps", "10")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["restored_from"] == str(checkpoint) and metrics["target"] == 5
+    for key in ("clean_accuracy_before", "noisy_accuracy_target", "noisy_accuracy_before",
+                "clean_accuracy_after", "noisy_accuracy_after", "fresh_attack_accuracy_after"):
+        assert 0.0 <= metrics[key] <= 1.0, key
+    assert len(metrics["immunity_rounds"]) == 1 and len(metrics["noisy_accuracy_per_target_before"]) == 10
+    noises = np.load(out / "noise.npz")
+    assert noises["all_noise"].shape == (10, 28, 28, 1) and np.abs(noises["all_noise"]).max() <= 0.35 + 1e-6
+    assert {p.name for p in out.glob("*.png")} >= {"noise_target.png", "noise_all_targets.png",
+                                                  "noisy_examples.png", "immunity.png"}
+
+
+def test_adversarial_image_recipe_on_a_checkpoint(checkpoint, small_mnist, tmp_path):
+    out = tmp_path / "image"
+    proc = run_recipe("adversarial_image.py", "--checkpoint", checkpoint, "--dataset", f"idx:{small_mnist}",
+                      "--output-dir", out, "--count", "4", "--steps", "5", "--epsilons", "0,0.2",
+                      "--fgsm-count", "150")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    metrics = json.loads((out / "metrics.json").read_text())
+    targeted, curve = metrics["targeted"], metrics["fgsm"]["curve"]
+    assert targeted["images"] == 4 and targeted["max_abs_noise_0_255"] <= 3.0 + 1e-3
+    assert all(image["source"] != 3 or image["steps"] >= 0 for image in targeted["per_image"])
+    assert [row["epsilon"] for row in curve] == [0.0, 0.2] and curve[0]["examples"] == 150
+    assert curve[1]["accuracy"] < curve[0]["accuracy"]
+    assert {p.name for p in out.glob("*.png")} >= {"targeted_0.png", "fgsm_accuracy.png", "fgsm_examples.png"}
+
+
+def test_adversarial_image_recipe_without_a_checkpoint_says_what_to_do(tmp_path, capsys):
+    status, _, err = run_in_process("adversarial_image", ["--checkpoint", tmp_path / "nothing",
+                                                          "--output-dir", tmp_path / "o"], capsys)
+    assert status == 2 and err.count("error:") == 1 and "network.json" in err and "Traceback" not in err
+    assert not (tmp_path / "o" / "metrics.json").exists()
+
+
+def test_adversarial_image_recipe_on_the_inception_stand_in(tmp_path, capsys):
+    out = tmp_path / "inception"
+    status, stdout, err = run_in_process("adversarial_image", [
+        "--inception", "stand-in", "--models-dir", tmp_path / "models", "--output-dir", out,
+        "--steps", "3", "--epsilons", "0,0.1"], capsys)
+    assert status == 0, err
+    assert "STAND-IN" in stdout  # never passed off as Inception v3
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["targeted"]["target"] == 300 and metrics["targeted"]["max_abs_noise_0_255"] <= 3.0 + 1e-3
+    assert metrics["fgsm"]["curve"][0]["accuracy"] == 1.0  # epsilon 0 keeps the network's own prediction
+    assert (out / "input.png").is_file() and (out / "targeted_0.png").is_file()

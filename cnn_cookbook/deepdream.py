@@ -318,12 +318,9 @@ def render_naive(dreamer, objective, image, steps=20, step_size=1.0, callback=No
     return DreamResult(image, scores)
 
 
-def render_multiscale(dreamer, objective, image, steps=10, step_size=1.0, octaves=3, octave_scale=1.4,
-                      tile_size=512, rng=None, callback=None):
-    """Gradient ascent at ``octaves`` growing scales (x ``octave_scale``), tiled gradients.
-
-    The image grows: the result is ``octave_scale ** (octaves - 1)`` times the input's size.
-    """
+def _octave_ascent(dreamer, objective, image, steps, octaves, octave_scale, tile_size, rng, callback,
+                   update):
+    """Gradient ascent at ``octaves`` growing scales; ``update(g)`` turns a gradient into a step."""
     rng = rng or np.random.default_rng()
     image = np.array(image, dtype=np.float32)
     scores = []
@@ -332,11 +329,21 @@ def render_multiscale(dreamer, objective, image, steps=10, step_size=1.0, octave
             image = dreamer.resize(image, np.int32(np.float32(image.shape[:2]) * octave_scale))
         for step in range(steps):
             g, value = dreamer.tiled_gradient(objective, image, tile_size, rng=rng)
-            image += g * (step_size / (g.std() + 1e-8))
+            image += update(g)
             scores.append((octave, step, value))
             if callback:
                 callback(octave, step, value)
     return DreamResult(image, scores)
+
+
+def render_multiscale(dreamer, objective, image, steps=10, step_size=1.0, octaves=3, octave_scale=1.4,
+                      tile_size=512, rng=None, callback=None):
+    """Gradient ascent at ``octaves`` growing scales (x ``octave_scale``), tiled gradients.
+
+    The image grows: the result is ``octave_scale ** (octaves - 1)`` times the input's size.
+    """
+    return _octave_ascent(dreamer, objective, image, steps, octaves, octave_scale, tile_size, rng, callback,
+                          lambda g: g * (step_size / (g.std() + 1e-8)))
 
 
 def render_lapnorm(dreamer, objective, image, steps=10, step_size=1.0, octaves=3, octave_scale=1.4,
@@ -345,19 +352,8 @@ def render_lapnorm(dreamer, objective, image, steps=10, step_size=1.0, octaves=3
 
     Balancing the frequencies keeps the high ones from dominating (smoother patterns).
     """
-    rng = rng or np.random.default_rng()
-    image = np.array(image, dtype=np.float32)
-    scores = []
-    for octave in range(octaves):
-        if octave > 0:
-            image = dreamer.resize(image, np.int32(np.float32(image.shape[:2]) * octave_scale))
-        for step in range(steps):
-            g, value = dreamer.tiled_gradient(objective, image, tile_size, rng=rng)
-            image += dreamer.lap_normalize(g, lap_levels) * step_size
-            scores.append((octave, step, value))
-            if callback:
-                callback(octave, step, value)
-    return DreamResult(image, scores)
+    return _octave_ascent(dreamer, objective, image, steps, octaves, octave_scale, tile_size, rng, callback,
+                          lambda g: dreamer.lap_normalize(g, lap_levels) * step_size)
 
 
 def render_deepdream(dreamer, objective, image, steps=10, step_size=1.5, octaves=4, octave_scale=1.4,

@@ -45,6 +45,27 @@ def atomic_path(path):
         raise
 
 
+@contextlib.contextmanager
+def atomic_dir(path):
+    """Yield an empty temp folder beside ``path``; on success it replaces ``path`` whole.
+
+    An interrupted writer leaves either the old folder or the complete new one, never a mix.
+    """
+    import shutil
+
+    path = Path(path)
+    ensure_dir(path.parent)
+    staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
+    try:
+        yield staging
+        if path.exists():
+            shutil.rmtree(path)
+        os.replace(staging, path)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+
+
 def write_bytes_atomic(path, data):
     with atomic_path(path) as tmp:
         tmp.write_bytes(data)

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from cnn_cookbook import plots, training
-from cnn_cookbook.fileio import ensure_dir, write_json
+from cnn_cookbook.fileio import ensure_dir
 from cnn_cookbook.nets import get_network
 from cnn_cookbook.tf1 import new_session, resolve_device, seed_everything, tf
 

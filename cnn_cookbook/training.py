@@ -14,7 +14,6 @@ The caller owns the Graph and the Session; nothing here creates either.
 
 import json
 import math
-import os
 import shutil
 import time
 from collections import namedtuple

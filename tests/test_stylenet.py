@@ -434,7 +434,7 @@ def test_check_recipe_prints_top_classes(tmp_path, vgg_mat, capsys):
     printed = capsys.readouterr().out
     top = json.loads((tmp_path / "metrics.json").read_text())["top"]
     assert len(top) == 3 and top[0]["probability"] >= top[1]["probability"]
-    assert f"1. " in printed and top[0]["class"] in printed and top[0]["class"] in CLASSES
+    assert "1. " in printed and top[0]["class"] in printed and top[0]["class"] in CLASSES
 
 
 @pytest.fixture(autouse=True, scope="module")

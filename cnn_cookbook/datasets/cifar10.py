@@ -22,13 +22,12 @@ import json
 import os
 import pickle
 import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
 from cnn_cookbook.errors import CookbookError, DataFormatError, MissingFileError
-from cnn_cookbook.fileio import ensure_dir
+from cnn_cookbook.fileio import atomic_dir, ensure_dir
 
 CLASS_NAMES = ("airplane", "automobile", "bird", "cat", "deer",
                "dog", "frog", "horse", "ship", "truck")
@@ -334,8 +333,7 @@ def write_synthetic_cifar(directory, train_per_class=500, test_per_class=100, se
                for i, (name, c) in enumerate(zip(TRAIN_BATCHES, chunks))]
     batches.append((TEST_BATCH, test_images, test_labels, "testing batch 1 of 1"))
     for folder in (PYTHON_FOLDER, BINARY_FOLDER):
-        staging = Path(tempfile.mkdtemp(prefix=f".{folder}.", dir=directory))
-        try:
+        with atomic_dir(directory / folder) as staging:
             serial = 0
             for name, images, labels, batch_label in batches:
                 if folder == BINARY_FOLDER:
@@ -350,13 +348,6 @@ def write_synthetic_cifar(directory, train_per_class=500, test_per_class=100, se
                 (staging / "batches.meta").write_bytes(pickle.dumps(
                     {b"label_names": [n.encode() for n in CLASS_NAMES],
                      b"num_cases_per_batch": len(chunks[0]), b"num_vis": IMAGE_BYTES}, protocol=2))
-            target = directory / folder
-            if target.exists():
-                shutil.rmtree(target)
-            os.replace(staging, target)
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
     return directory
 
 

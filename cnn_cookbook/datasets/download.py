@@ -12,16 +12,13 @@ links and device files, and unpacks into a temp folder that is renamed only when
 
 import hashlib
 import logging
-import os
-import shutil
 import tarfile
-import tempfile
 import zipfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from cnn_cookbook.errors import ChecksumError, CookbookError, DataFormatError, MissingFileError
-from cnn_cookbook.fileio import ensure_dir
+from cnn_cookbook.fileio import atomic_dir, ensure_dir
 
 #: seconds to wait for a connection or a stalled read; offline machines get an answer fast.
 TIMEOUT_SECONDS = 5
@@ -239,9 +236,7 @@ def extract_archive(archive, destination):
     archive, destination = Path(archive), Path(destination)
     if destination.is_dir() and any(destination.iterdir()):
         return destination
-    ensure_dir(destination.parent)
-    staging = Path(tempfile.mkdtemp(prefix=f".{destination.name}.", dir=destination.parent))
-    try:
+    with atomic_dir(destination) as staging:
         if zipfile.is_zipfile(archive):
             with zipfile.ZipFile(archive) as zf:
                 for info in zf.infolist():
@@ -260,10 +255,4 @@ def extract_archive(archive, destination):
                 reason = " ".join(str(exc).split())  # tarfile's messages can span lines
                 raise DataFormatError(f"{archive} is not a readable archive ({reason}); delete it and "
                                       "download it again") from None
-        if destination.exists():
-            shutil.rmtree(destination)
-        os.replace(staging, destination)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
     return destination

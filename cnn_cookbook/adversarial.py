@@ -383,9 +383,9 @@ def fgsm_accuracy(session, network, fgsm, images, labels, epsilons, batch_size=5
 
 
 def _figure(width, height):
-    from matplotlib.figure import Figure
+    from cnn_cookbook.plots import new_figure
 
-    return Figure(figsize=(width, height), layout="constrained")
+    return new_figure(width, height)
 
 
 def _plain(image):

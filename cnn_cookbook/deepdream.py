@@ -438,9 +438,9 @@ def render_recursive(dreamer, objective, image, repeats=4, rescale_factor=0.7, b
 
 def scores_figure(scores, title):
     """The objective at every step (all octaves in a row), as a Matplotlib Figure."""
-    from matplotlib.figure import Figure
+    from cnn_cookbook.plots import new_figure
 
-    fig = Figure(figsize=(6, 4), layout="constrained")
+    fig = new_figure()
     ax = fig.add_subplot()
     values = [value for _, _, value in scores]
     ax.plot(range(len(values)), values, "k.-", linewidth=0.8)

@@ -211,10 +211,10 @@ def train_ensemble(data, num_networks=5, model="hvass-cnn", output_dir="runs/mni
 
 def ensemble_figures(data, comparison, count=9):
     """Accuracy per network and ensemble; test images where the ensemble beats / loses to the best net."""
-    from matplotlib.figure import Figure
+    from cnn_cookbook.plots import new_figure
 
     figures = {}
-    fig = Figure(figsize=(6, 4), layout="constrained")
+    fig = new_figure()
     ax = fig.add_subplot()
     accuracies = 100 * np.append(comparison.network_accuracies, comparison.ensemble_accuracy)
     names = [f"net {i}" for i in range(len(comparison.network_accuracies))] + ["ensemble"]

@@ -14,13 +14,14 @@ from matplotlib.figure import Figure
 from cnn_cookbook.fileio import save_figure
 
 
-def _figure(width=6.0, height=4.0):
+def new_figure(width=6.0, height=4.0):
+    """An empty Figure with the package's layout; every plot starts from one."""
     return Figure(figsize=(width, height), layout="constrained")
 
 
 def loss_curve(history, title="Softmax loss per step"):
     """Training loss against step (a :class:`cnn_cookbook.training.History`)."""
-    fig = _figure()
+    fig = new_figure()
     ax = fig.add_subplot()
     ax.plot(history.train["step"], history.train["loss"], "k-", linewidth=0.8)
     ax.set(title=title, xlabel="step", ylabel="loss")
@@ -29,7 +30,7 @@ def loss_curve(history, title="Softmax loss per step"):
 
 def accuracy_curves(history, title="Train and test accuracy"):
     """Training-batch accuracy and every evaluated ``*_accuracy`` metric, in percent."""
-    fig = _figure()
+    fig = new_figure()
     ax = fig.add_subplot()
     if any(a is not None for a in history.train["accuracy"]):
         ax.plot(history.train["step"], 100 * np.asarray(history.train["accuracy"], float), "k-",
@@ -62,7 +63,7 @@ def image_grid(images, titles=None, cols=None, vmax=1.0, title=None, size=2.0):
     count = len(images)
     cols = cols or min(count, 6)
     rows = max(1, math.ceil(count / cols))
-    fig = _figure(size * cols, size * rows + (0.4 if title else 0))
+    fig = new_figure(size * cols, size * rows + (0.4 if title else 0))
     for i, image in enumerate(images):
         ax = fig.add_subplot(rows, cols, i + 1)
         _show_image(ax, image, vmax)
@@ -89,7 +90,7 @@ def confusion_matrix(labels, predictions, class_names, title="Confusion matrix (
     n = len(class_names)
     counts = np.zeros((n, n), np.int64)
     np.add.at(counts, (np.asarray(labels), np.asarray(predictions)), 1)
-    fig = _figure(1.0 + 0.55 * n, 0.8 + 0.5 * n)
+    fig = new_figure(1.0 + 0.55 * n, 0.8 + 0.5 * n)
     ax = fig.add_subplot()
     image = ax.imshow(counts, cmap="Blues")
     fig.colorbar(image, ax=ax, shrink=0.8)
@@ -110,7 +111,7 @@ def conv_weights(kernel, input_channel=0, title="First conv layer weights"):
     count = kernel.shape[-1]
     cols = math.ceil(math.sqrt(count))
     rows = math.ceil(count / cols)
-    fig = _figure(1.2 * cols, 1.2 * rows + 0.4)
+    fig = new_figure(1.2 * cols, 1.2 * rows + 0.4)
     for i in range(count):
         ax = fig.add_subplot(rows, cols, i + 1)
         ax.imshow(kernel[:, :, i], vmin=-limit, vmax=limit, cmap="seismic", interpolation="nearest")
@@ -125,7 +126,7 @@ def linear_weights(weights, image_shape=(28, 28), class_names=None, title="Weigh
     weights = np.asarray(weights)
     limit = np.abs(weights).max() or 1.0
     count = weights.shape[1]
-    fig = _figure(1.6 * min(count, 5), 1.8 * math.ceil(count / 5))
+    fig = new_figure(1.6 * min(count, 5), 1.8 * math.ceil(count / 5))
     for i in range(count):
         ax = fig.add_subplot(math.ceil(count / 5), min(count, 5), i + 1)
         ax.imshow(weights[:, i].reshape(image_shape), vmin=-limit, vmax=limit, cmap="seismic")
@@ -142,7 +143,7 @@ def conv_outputs(activations, title="Conv layer outputs"):
     count = activations.shape[-1]
     cols = math.ceil(math.sqrt(count))
     rows = math.ceil(count / cols)
-    fig = _figure(1.2 * cols, 1.2 * rows + 0.4)
+    fig = new_figure(1.2 * cols, 1.2 * rows + 0.4)
     for i in range(count):
         ax = fig.add_subplot(rows, cols, i + 1)
         ax.imshow(activations[:, :, i], cmap="binary", interpolation="nearest")

@@ -35,7 +35,6 @@ def parse_args(argv):
     g.add_argument("--early-stopping", action="store_true",
                    help="Hvass #04: keep the best validation checkpoint, stop after --patience steps without gain")
     g.add_argument("--patience", type=cli.positive(), help="early stopping patience in steps: 1000")
-    p.set_defaults(steps=None)
     p.add_argument("--steps", type=cli.positive(), help="training steps: cookbook 500, linear 1000, hvass-cnn 10000")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p.parse_args(argv)

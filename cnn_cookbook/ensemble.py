@@ -26,10 +26,14 @@ from cnn_cookbook.fileio import ensure_dir, write_json
 from cnn_cookbook.tf1 import new_session, resolve_device, tf
 
 
-def random_split(count, train_fraction, rng):
-    """Indices of a random ``train_fraction`` of ``count`` examples and of the rest (both int64)."""
+def check_train_fraction(train_fraction):
     if not 0.0 < train_fraction < 1.0:
         raise CookbookError(f"--train-fraction must be between 0 and 1 (exclusive), not {train_fraction}")
+
+
+def random_split(count, train_fraction, rng):
+    """Indices of a random ``train_fraction`` of ``count`` examples and of the rest (both int64)."""
+    check_train_fraction(train_fraction)
     order = rng.permutation(count)
     cut = int(train_fraction * count)
     return np.sort(order[:cut]), np.sort(order[cut:])
@@ -183,8 +187,7 @@ def train_ensemble(data, num_networks=5, model="hvass-cnn", output_dir="runs/mni
             announce(f"network {i}: training on {len(train_index)} random images, "
                      f"{len(validation_index)} held out for validation")
             run = train_mnist(subset, model, directory, seed=seed + i, device=device, resume=resume,
-                              checkpoint_every=checkpoint_every, progress=progress, **overrides)
-            run.figures.clear()  # the per-network plots of the MNIST chapter are not wanted here
+                              checkpoint_every=checkpoint_every, progress=progress, figures=False, **overrides)
             write_json(directory / "split.json", split)  # how to draw this network's split again
             entry.update(steps=run.metrics["steps"], train_seconds=run.metrics["train_seconds"],
                          images_per_second=run.metrics["images_per_second"])

@@ -59,12 +59,14 @@ class MnistRun:
 
 
 def train_mnist(data, model="cookbook", output_dir="runs/mnist_cnn", seed=0, device="auto",
-                resume=False, early_stopping=False, checkpoint_every=100, progress=True, **overrides):
+                resume=False, early_stopping=False, checkpoint_every=100, progress=True, figures=True,
+                **overrides):
     """Train ``model`` on ``data`` (:class:`cnn_cookbook.datasets.mnist.MnistData`).
 
     ``overrides`` replace any :class:`Hyperparameters` field (steps, batch_size, learning_rate,
     eval_every, eval_size, patience, ...).  Writes checkpoints, TensorBoard events and
-    ``network.json`` under ``output_dir``; metrics and plots are returned, not written.
+    ``network.json`` under ``output_dir``; metrics and plots are returned, not written
+    (``figures=False`` skips drawing them, for callers that train many networks).
     """
     hp = replace(MODELS[model], **{k: v for k, v in overrides.items() if v is not None})
     output_dir = ensure_dir(output_dir)
@@ -114,7 +116,7 @@ def train_mnist(data, model="cookbook", output_dir="runs/mnist_cnn", seed=0, dev
                 session, net, data.test.images, data.test.labels)
             validation_accuracy = training.evaluate_classifier(
                 session, net, data.validation.images, data.validation.labels)[0]
-            figures = mnist_figures(session, net, hp, data, last_batch, probabilities)
+            drawn = mnist_figures(session, net, hp, data, last_batch, probabilities) if figures else {}
         writer.close()
     steps_run = result.steps_run
     metrics = {
@@ -128,9 +130,9 @@ def train_mnist(data, model="cookbook", output_dir="runs/mnist_cnn", seed=0, dev
         "hyperparameters": {k: getattr(hp, k) for k in hp.__dataclass_fields__},
         "seed": seed, "device": resolve_device(device), "tensorflow": tf.VERSION,
     }
-    return MnistRun(metrics, result.history, {"loss": plots.loss_curve(result.history),
-                                              "accuracy": plots.accuracy_curves(result.history),
-                                              **figures}, checkpoint_dir)
+    if figures:
+        drawn.update(loss=plots.loss_curve(result.history), accuracy=plots.accuracy_curves(result.history))
+    return MnistRun(metrics, result.history, drawn, checkpoint_dir)
 
 
 def mnist_figures(session, net, hp, data, last_batch, test_probabilities):

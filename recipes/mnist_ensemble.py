@@ -41,12 +41,10 @@ def parse_args(argv):
 def main(argv=None):
     args = parse_args(argv)
     from cnn_cookbook.datasets.mnist import load_mnist
-    from cnn_cookbook.ensemble import train_ensemble
-    from cnn_cookbook.errors import CookbookError
+    from cnn_cookbook.ensemble import check_train_fraction, train_ensemble
     from cnn_cookbook.fileio import ensure_dir
 
-    if not 0.0 < args.train_fraction < 1.0:
-        raise CookbookError(f"--train-fraction must be between 0 and 1 (exclusive), not {args.train_fraction}")
+    check_train_fraction(args.train_fraction)  # before the data are loaded
     output_dir = ensure_dir(args.output_dir)
     data = load_mnist(args.dataset, args.data_dir, download=args.dataset != "synthetic" or args.download)
     print(f"dataset: {data.name} ({len(data.train) + len(data.validation)} train+validation, "

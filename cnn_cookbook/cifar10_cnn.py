@@ -194,6 +194,7 @@ class Cifar10Run:
     history: training.History
     figures: dict           # name -> matplotlib Figure
     checkpoint_dir: Path
+    test_probabilities: np.ndarray = None  # [N_test, 10] from the training session, test-file order
 
 
 def count_records(batches_dir, split):
@@ -272,7 +273,7 @@ def train_cifar10(batches_dir, model="cookbook", output_dir="runs/cifar10_cnn", 
     }
     figures = {"loss": plots.loss_curve(result.history), "accuracy": plots.accuracy_curves(result.history),
                **cifar10_figures(last_eval["pixels"], labels, last_eval["probabilities"], seed)}
-    return Cifar10Run(metrics, result.history, figures, checkpoint_dir)
+    return Cifar10Run(metrics, result.history, figures, checkpoint_dir, last_eval["probabilities"])
 
 
 def cifar10_figures(pixels, labels, probabilities, seed=0, count=16):

@@ -56,6 +56,7 @@ class MnistRun:
     history: training.History
     figures: dict          # name -> matplotlib Figure
     checkpoint_dir: Path
+    test_probabilities: np.ndarray = None  # [N_test, classes] from the training session
 
 
 def train_mnist(data, model="cookbook", output_dir="runs/mnist_cnn", seed=0, device="auto",
@@ -132,7 +133,7 @@ def train_mnist(data, model="cookbook", output_dir="runs/mnist_cnn", seed=0, dev
     }
     if figures:
         drawn.update(loss=plots.loss_curve(result.history), accuracy=plots.accuracy_curves(result.history))
-    return MnistRun(metrics, result.history, drawn, checkpoint_dir)
+    return MnistRun(metrics, result.history, drawn, checkpoint_dir, probabilities)
 
 
 def mnist_figures(session, net, hp, data, last_batch, test_probabilities):

@@ -508,8 +508,10 @@ def retrain_on_folders(image_dir, graph_files, output_dir, bottleneck_dir=None, 
                        learning_rate=0.01, train_batch_size=100, validation_batch_size=100, eval_every=10,
                        testing_percentage=10, validation_percentage=10, hidden_units=0, optimizer="sgd",
                        distortions=NO_DISTORTIONS, bottleneck_mode="auto", bottleneck_batch_size=32,
-                       seed=0, device="auto", progress=True, announce=print):
+                       seed=0, device="auto", progress=True, announce=print, export_savedmodel=None):
     """Split, cache bottlenecks, train the new layer, test, export; returns a :class:`RetrainRun`.
+
+    ``export_savedmodel``: also write a SavedModel there (:func:`cnn_cookbook.serving.export_retrained`).
 
     ``graph_files``: :class:`cnn_cookbook.nets.inception_v3.InceptionFiles`.  Everything is
     written under ``output_dir`` (bottlenecks under ``bottleneck_dir``, default
@@ -562,6 +564,11 @@ def retrain_on_folders(image_dir, graph_files, output_dir, bottleneck_dir=None, 
     finally:
         ts.session.close()
     graph_path, labels_path = save_outputs(output_dir, graph_def, result, names, hidden_units)
+    if export_savedmodel:
+        from cnn_cookbook.serving import export_retrained
+
+        export_savedmodel = export_retrained(graph_def, result.weights, names, export_savedmodel, hidden_units,
+                                             ts.mode, device)
     evals = result.history.evals
     test = sets["testing"]
     metrics = {
@@ -589,6 +596,7 @@ def retrain_on_folders(image_dir, graph_files, output_dir, bottleneck_dir=None, 
         "train_seconds": round(result.train_seconds, 3),
         "output_graph": str(graph_path),
         "output_labels": str(labels_path),
+        "savedmodel": str(export_savedmodel) if export_savedmodel else None,
     }
     title = " (STAND-IN graph, random weights)" if stand_in else " (Inception v3)"
     figures = {"accuracy": plots.accuracy_curves(result.history, title="New top layer: accuracy" + title)}

@@ -50,6 +50,9 @@ def parse_args(argv):
     g.add_argument("--shuffle-buffer", type=cli.positive(), help="min_after_dequeue / tf.data shuffle buffer: 5000")
     g.add_argument("--reader-threads", type=cli.positive(), help="queue pipeline reader threads: 1")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--export-savedmodel", metavar="DIR",
+                   help="after training, write the classifier as a SavedModel (serving_default signature, "
+                        "images 0..1 of any size, centrally cropped)")
     return p.parse_args(argv)
 
 
@@ -71,6 +74,11 @@ def main(argv=None):
                         lr_decay_steps=args.lr_decay_steps, eval_every=args.eval_every,
                         checkpoint_every=args.checkpoint_every, shuffle_buffer=args.shuffle_buffer,
                         reader_threads=args.reader_threads)
+    if args.export_savedmodel:
+        from cnn_cookbook.serving import export_checkpoint
+
+        run.metrics["savedmodel"] = str(export_checkpoint(run.checkpoint_dir, args.export_savedmodel, args.device))
+        print(f"SavedModel (serving_default: images -> probabilities, classes) in {run.metrics['savedmodel']}")
     cli.write_outputs(output_dir, run.metrics, run.history, run.figures, show=args.show)
     m = run.metrics
     # no rate when nothing was trained (--resume of a finished run)

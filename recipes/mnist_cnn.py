@@ -37,6 +37,8 @@ def parse_args(argv):
     g.add_argument("--patience", type=cli.positive(), help="early stopping patience in steps: 1000")
     p.add_argument("--steps", type=cli.positive(), help="training steps: cookbook 500, linear 1000, hvass-cnn 10000")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--export-savedmodel", metavar="DIR",
+                   help="after training, write the classifier as a SavedModel (serving_default signature)")
     return p.parse_args(argv)
 
 
@@ -56,6 +58,11 @@ def main(argv=None):
                       progress=not args.no_progress, steps=args.steps, batch_size=args.batch_size,
                       learning_rate=args.learning_rate, momentum=args.momentum, eval_every=args.eval_every,
                       eval_size=args.eval_size, patience=args.patience)
+    if args.export_savedmodel:
+        from cnn_cookbook.serving import export_checkpoint
+
+        run.metrics["savedmodel"] = str(export_checkpoint(run.checkpoint_dir, args.export_savedmodel, args.device))
+        print(f"SavedModel (serving_default: images -> probabilities, classes) in {run.metrics['savedmodel']}")
     cli.write_outputs(output_dir, run.metrics, run.history, run.figures, show=args.show)
     m = run.metrics
     speed = f"{m['images_per_second']:.0f} images/s" if m["images_per_second"] else "no steps run"

@@ -93,13 +93,17 @@ def parse_args(argv):
     s.add_argument("--random-scale", type=float, default=0.0, help="distortion: up to this %% enlargement")
     s.add_argument("--random-brightness", type=float, default=0.0, help="distortion: +- this %% brightness")
     s.add_argument("--bottleneck-batch-size", type=cli.positive(), default=32)
+    s.add_argument("--export-savedmodel", metavar="DIR",
+                   help="also write a SavedModel (serving_default: encoded JPEG/PNG bytes -> probabilities, classes)")
     s.add_argument("--no-progress", action="store_true")
     _model_args(s, device=False)  # --device comes with add_run_args
 
     s = _sub(sub, "predict", "classify images with the graph 'retrain' exported",
-             "Top-k classes of images from output_graph.pb and output_labels.txt.")
+             "Top-k classes of images from output_graph.pb and output_labels.txt, or from the "
+             "SavedModel 'retrain --export-savedmodel' wrote.")
     s.add_argument("images", nargs="+")
-    s.add_argument("--graph", default="runs/retrain/output_graph.pb")
+    s.add_argument("--graph", default="runs/retrain/output_graph.pb",
+                   help="output_graph.pb, or a SavedModel folder (its class names are inside; --labels is ignored)")
     s.add_argument("--labels", default="runs/retrain/output_labels.txt")
     s.add_argument("--top-k", type=cli.positive(), default=5)
     s.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto")
@@ -188,19 +192,45 @@ def retrain(args):
         args.train_batch_size, args.validation_batch_size, args.eval_every, args.testing_percentage,
         args.validation_percentage, args.hidden_units, args.optimizer,
         Distortions(args.flip_left_right, args.random_crop, args.random_scale, args.random_brightness),
-        args.bottleneck_mode, args.bottleneck_batch_size, args.seed, args.device, not args.no_progress)
+        args.bottleneck_mode, args.bottleneck_batch_size, args.seed, args.device, not args.no_progress,
+        export_savedmodel=args.export_savedmodel)
     cli.write_outputs(args.output_dir, run.metrics, run.result.history, run.figures, show=args.show)
     m = run.metrics
     tag = " [STAND-IN graph: random weights]" if m["model"] == "stand-in" else ""
     print(f"final test accuracy {100 * m['test_accuracy']:.1f}% on {m['test_examples']} images, "
           f"{len(m['classes'])} classes, {m['steps']} steps{tag}; exported {m['output_graph']} and "
-          f"{m['output_labels']}")
+          f"{m['output_labels']}" + (f"; SavedModel in {m['savedmodel']}" if m["savedmodel"] else ""))
+
+
+def predict_savedmodel(args):
+    from cnn_cookbook import serving
+    from cnn_cookbook.errors import CookbookError
+
+    missing = [i for i in args.images if not Path(i).is_file()]
+    if missing:
+        raise CookbookError(f"image {missing[0]} does not exist; check the path")
+    served = serving.load(args.graph, args.device)
+    if "image_bytes" not in served.inputs:
+        served.session.close()
+        raise CookbookError(f"{args.graph} takes {', '.join(served.inputs)}, not encoded images: it is not a "
+                            "SavedModel that 'retrain --export-savedmodel' wrote")
+    with served.session:
+        probabilities, _ = serving.predict(served, [Path(i).read_bytes() for i in args.images])
+    names = served.class_names or [str(i) for i in range(probabilities.shape[1])]
+    tag = "  [STAND-IN graph: random weights]" if served.stand_in else ""
+    for image, row in zip(args.images, probabilities):
+        print(f"{image}:{tag}")
+        for index in row.argsort()[::-1][:min(args.top_k, len(names))]:
+            print(f"  {100 * row[index]:6.2f}%  {names[index]}")
 
 
 def predict(args):
     from cnn_cookbook.nets import inception_v3 as iv3
     from cnn_cookbook.retrain import load_retrained, open_transfer_session, predict_images
+    from cnn_cookbook.serving import is_savedmodel
 
+    if is_savedmodel(args.graph):
+        return predict_savedmodel(args)
     graph_def, class_names = load_retrained(args.graph, args.labels)
     tag = f"  [{iv3.STAND_IN_LABEL}]" if iv3.is_stand_in(graph_def) else ""
     ts = open_transfer_session(graph_def, args.bottleneck_mode, args.device)

@@ -302,6 +302,36 @@ def _resize_settings(graph_def):
     return False, False
 
 
+def resize_like_graph(graph_def, images):
+    """float32 [N, 299, 299, 3] from uint8 or float images [N, h, w, 3], with the graph's own
+    ResizeBilinear settings (so the values are the ones its JPEG path would compute)."""
+    align_corners, half_pixel = _resize_settings(graph_def)
+    return tf.raw_ops.ResizeBilinear(images=tf.cast(images, tf.float32), size=[INPUT_SIZE, INPUT_SIZE],
+                                     align_corners=align_corners, half_pixel_centers=half_pixel)
+
+
+def bottlenecks_from_resized(graph_def, resized, mode="batch"):
+    """Transfer values float32 [N, 2048] of ``resized`` [N, 299, 299, 3] (0..255), in the default graph.
+
+    ``batch`` imports the graph's body once, fed the whole batch; ``map`` imports it inside
+    ``tf.map_fn``, one image at a time (the released graph's batch-1 shapes are kept).
+    """
+    # only what pool_3 needs: no softmax weights, no JPEG decoder in the copy
+    body = tf.graph_util.extract_sub_graph(graph_def, [BOTTLENECK.split(":")[0]])
+    if mode == "batch":
+        (pool,) = tf.import_graph_def(body, input_map={RESIZED: resized},
+                                      return_elements=[BOTTLENECK], name="transfer")
+        return tf.reshape(pool, [-1, BOTTLENECK_SIZE], name="transfer_values")
+
+    def one_image(image):
+        (pool,) = tf.import_graph_def(body, input_map={RESIZED: tf.expand_dims(image, 0)},
+                                      return_elements=[BOTTLENECK], name="transfer")
+        return tf.reshape(pool, [BOTTLENECK_SIZE])
+
+    return tf.identity(tf.map_fn(one_image, resized, dtype=tf.float32, back_prop=False,
+                                 parallel_iterations=4), name="transfer_values")
+
+
 def build_transfer_graph(graph_def, mode="batch"):
     """Graph pieces computing transfer values for many images, in the current default graph.
 
@@ -313,28 +343,11 @@ def build_transfer_graph(graph_def, mode="batch"):
         raise CookbookError(f"transfer mode must be batch, map or single, not {mode!r}")
     import_inception(graph_def)
     graph = tf.get_default_graph()
-    align_corners, half_pixel = _resize_settings(graph_def)
     with tf.name_scope("transfer_input"):
         images = tf.placeholder(tf.uint8, [None, None, None, 3], name="images")
-        resized = tf.raw_ops.ResizeBilinear(images=tf.cast(images, tf.float32), size=[INPUT_SIZE, INPUT_SIZE],
-                                            align_corners=align_corners, half_pixel_centers=half_pixel)
+        resized = resize_like_graph(graph_def, images)
         resized = tf.placeholder_with_default(resized, [None, INPUT_SIZE, INPUT_SIZE, 3], name="resized")
-    bottlenecks = None
-    if mode != "single":
-        # only what pool_3 needs: no softmax weights, no JPEG decoder in the copy
-        body = tf.graph_util.extract_sub_graph(graph_def, [BOTTLENECK.split(":")[0]])
-        if mode == "batch":
-            (pool,) = tf.import_graph_def(body, input_map={RESIZED: resized},
-                                          return_elements=[BOTTLENECK], name="transfer")
-            bottlenecks = tf.reshape(pool, [-1, BOTTLENECK_SIZE], name="transfer_values")
-        else:
-            def one_image(image):
-                (pool,) = tf.import_graph_def(body, input_map={RESIZED: tf.expand_dims(image, 0)},
-                                              return_elements=[BOTTLENECK], name="transfer")
-                return tf.reshape(pool, [BOTTLENECK_SIZE])
-
-            bottlenecks = tf.identity(tf.map_fn(one_image, resized, dtype=tf.float32, back_prop=False,
-                                                parallel_iterations=4), name="transfer_values")
+    bottlenecks = bottlenecks_from_resized(graph_def, resized, mode) if mode != "single" else None
     return TransferGraph(mode, images, resized, bottlenecks, graph.get_tensor_by_name(DECODED_INPUT),
                          graph.get_tensor_by_name(BOTTLENECK_FLAT))
 

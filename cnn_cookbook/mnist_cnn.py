@@ -39,6 +39,8 @@ MODELS = {
     "linear": Hyperparameters("linear", "sgd", 0.5, 100, 1000, 100, 1000),
     # Hvass #02 (and #04 with --early-stopping): Adam 1e-4, batch 64, 10000 iterations
     "hvass-cnn": Hyperparameters("hvass-cnn", "adam", 1e-4, 64, 10000, 100, 1000),
+    # Hvass #03: the #02 network and settings, built with the chainable builder (nets/chain.py)
+    "hvass-chain": Hyperparameters("hvass-chain", "adam", 1e-4, 64, 10000, 100, 1000),
 }
 
 
@@ -150,7 +152,7 @@ def mnist_figures(session, net, hp, data, last_batch, test_probabilities):
         weights = session.run(variables["linear/fc/weights"])
         figures["weights"] = plots.linear_weights(weights, data.image_shape[:2], list(data.class_names))
     else:
-        scope = {"cookbook": "cookbook_cnn", "hvass-cnn": "hvass_cnn"}[hp.network]
+        scope = {"cookbook": "cookbook_cnn", "hvass-cnn": "hvass_cnn", "hvass-chain": "hvass_chain"}[hp.network]
         figures["conv1_weights"] = plots.conv_weights(session.run(variables[f"{scope}/conv1/weights"]))
         first = data.test.images[:1]
         conv1, conv2 = session.run([net.endpoints["conv1"], net.endpoints["conv2"]], {net.images: first})

@@ -6,6 +6,7 @@
   python recipes/mnist_cnn.py --model linear                 # Hvass #01
   python recipes/mnist_cnn.py --model hvass-cnn              # Hvass #02
   python recipes/mnist_cnn.py --model hvass-cnn --early-stopping   # Hvass #04
+  python recipes/mnist_cnn.py --model hvass-chain            # Hvass #03: #02 in the chained style
 
 Writes metrics.json, PNG plots, checkpoints/ and tensorboard/ into --output-dir.
 """
@@ -20,9 +21,9 @@ from cnn_cookbook import cli  # noqa: E402
 
 def parse_args(argv):
     p = cli.parser(__doc__)
-    p.add_argument("--model", choices=("cookbook", "linear", "hvass-cnn"), default="cookbook",
+    p.add_argument("--model", choices=("cookbook", "linear", "hvass-cnn", "hvass-chain"), default="cookbook",
                    help="network and its seed's defaults: cookbook (ch. 8), linear (Hvass #01), "
-                        "hvass-cnn (Hvass #02/#04)")
+                        "hvass-cnn (Hvass #02/#04), hvass-chain (the same net chained as in Hvass #03)")
     cli.add_data_args(p, ("auto", "mnist", "fashion", "synthetic", "idx"), data_dir=None)
     cli.add_run_args(p, output_dir="runs/mnist_cnn", steps=None)
     cli.add_training_args(p, checkpoint_every=100)

@@ -16,6 +16,7 @@ NETWORKS = {
     "cookbook": "cnn_cookbook.nets.mnist:cookbook_cnn",
     "linear": "cnn_cookbook.nets.mnist:linear",
     "hvass-cnn": "cnn_cookbook.nets.mnist:hvass_cnn",
+    "hvass-chain": "cnn_cookbook.nets.chain:hvass_chain",  # the same net in Hvass #03's chained style
     # CIFAR-10 (recipes/cifar10_cnn.py); these take RGB 0..1 images and normalise them as the
     # chapter's input pipeline does (24x24 for cookbook and hvass, 32x32 for keras-style)
     "cifar10-cookbook": "cnn_cookbook.nets.cifar10:cookbook_cifar_from_pixels",

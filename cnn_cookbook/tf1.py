@@ -15,6 +15,41 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
 
+from cnn_cookbook.errors import CookbookError  # noqa: E402
+
+SUPPORTED_TENSORFLOW = "TensorFlow 1.15 (on Python 3.7) or TensorFlow 2.x (used through tensorflow.compat.v1)"
+
+
+def check_tensorflow_version(version):
+    """Refuse TensorFlow older than 1.15: before it, ``tf.compat.v1`` is missing or incomplete."""
+    try:
+        major, minor = (int(part) for part in version.split(".")[:2])
+    except ValueError:
+        raise CookbookError(f"cannot read the TensorFlow version {version!r}; this library "
+                            f"supports {SUPPORTED_TENSORFLOW}") from None
+    if (major, minor) < (1, 15):
+        raise CookbookError(f"TensorFlow {version} is too old; this library supports "
+                            f"{SUPPORTED_TENSORFLOW}: pip install -r requirements.txt (Python >= 3.10) "
+                            "or -r requirements-tf1.txt (Python 3.7)")
+    return major, minor
+
+
+def _import_compat_v1():
+    """``tensorflow.compat.v1``, after checking that the installed TensorFlow is one we support."""
+    try:
+        import tensorflow
+    except ImportError as exc:
+        raise CookbookError(f"TensorFlow is not installed ({exc}); this library supports "
+                            f"{SUPPORTED_TENSORFLOW}: pip install -r requirements.txt "
+                            "(or requirements-tf1.txt on Python 3.7)") from None
+    check_tensorflow_version(getattr(tensorflow, "__version__", "unknown"))
+    try:
+        import tensorflow.compat.v1 as tf_v1
+    except ImportError:
+        raise CookbookError(f"this TensorFlow ({tensorflow.__version__}) has no tensorflow.compat.v1; "
+                            f"this library supports {SUPPORTED_TENSORFLOW}") from None
+    return tf_v1
+
 
 def _import_tensorflow_quietly():
     """Import TensorFlow with the C++ start-up banner ("oneDNN custom operations are on", absl's
@@ -22,8 +57,7 @@ def _import_tensorflow_quietly():
     stderr should carry only its own messages.  Python exceptions still propagate; set
     CNN_COOKBOOK_TF_LOGS=1 to see everything."""
     if os.environ.get("CNN_COOKBOOK_TF_LOGS") == "1":
-        import tensorflow.compat.v1 as tf_v1
-        return tf_v1
+        return _import_compat_v1()
     import sys
 
     sys.stderr.flush()
@@ -31,8 +65,13 @@ def _import_tensorflow_quietly():
     try:
         with open(os.devnull, "w") as devnull:
             os.dup2(devnull.fileno(), 2)
-            import tensorflow.compat.v1 as tf_v1
+            tf_v1 = _import_compat_v1()
             tf_v1.constant(0)  # loads the kernels that print the banner, still silenced
+            if tf_v1.VERSION.startswith("1."):
+                # tensorflow-gpu 1.15 probes CUDA once, at the first device listing, and on a
+                # machine without a GPU logs "E ... failed call to cuInit" as if it were an
+                # error; probe now, while stderr is still silenced (2.x prints nothing there).
+                tf_v1.config.experimental.list_physical_devices("GPU")
     finally:
         os.dup2(saved, 2)
         os.close(saved)
@@ -43,8 +82,6 @@ tf = _import_tensorflow_quietly()
 
 tf.get_logger().setLevel("ERROR")  # before the switch, which logs deprecation notices
 tf.disable_v2_behavior()
-
-from cnn_cookbook.errors import CookbookError  # noqa: E402
 
 DEVICES = ("auto", "cpu", "gpu")
 

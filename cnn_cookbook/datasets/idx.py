@@ -6,6 +6,7 @@ gzip-compressed (``.gz``).
 """
 
 import gzip
+import io
 import struct
 from pathlib import Path
 
@@ -67,5 +68,9 @@ def write_idx(path, array):
     header = struct.pack(">I", 0x0800 | array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
     data = header + array.tobytes()
     if str(path).endswith(".gz"):
-        data = gzip.compress(data, compresslevel=6, mtime=0)
+        # GzipFile, not gzip.compress: its mtime argument (for byte-identical output) is 3.8+.
+        buffer = io.BytesIO()
+        with gzip.GzipFile(fileobj=buffer, mode="wb", compresslevel=6, mtime=0) as stream:
+            stream.write(data)
+        data = buffer.getvalue()
     return write_bytes_atomic(path, data)

@@ -515,9 +515,11 @@ def universal_noise_experiment(data, settings=NoiseSettings(), seed=0, device="a
     recipe), find the noise for ``settings.target`` and for every class, run the immunity rounds,
     and measure clean and noisy test accuracy before and after.  Returns a :class:`NoiseRun`.
     """
+    from cnn_cookbook.cli import check_batch_size
     from cnn_cookbook.nets import get_network
     from cnn_cookbook.tf1 import new_session, resolve_device, seed_everything
 
+    check_batch_size(settings.batch_size, len(data.train), f"the training split of {data.name}")
     classes = len(data.class_names)
     bad = [t for t in (settings.target, *settings.immunity_targets) if not 0 <= t < classes]
     if bad:

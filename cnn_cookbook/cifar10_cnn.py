@@ -23,6 +23,7 @@ import numpy as np
 
 from cnn_cookbook import plots, training
 from cnn_cookbook.datasets import cifar10_pipeline as pipelines
+from cnn_cookbook.cli import check_batch_size
 from cnn_cookbook.datasets.cifar10 import CLASS_NAMES, binary_files, check_binary_file
 from cnn_cookbook.errors import CookbookError
 from cnn_cookbook.fileio import ensure_dir
@@ -213,6 +214,7 @@ def train_cifar10(batches_dir, model="cookbook", output_dir="runs/cifar10_cnn", 
     """
     train_examples = count_records(batches_dir, "train")
     hp, steps_per_epoch = resolve(model, train_examples, **overrides)
+    check_batch_size(hp.batch_size, train_examples, f"the training set in {batches_dir}")
     if hp.batch_size % num_devices:
         raise CookbookError(f"--batch-size {hp.batch_size} cannot be split evenly over {num_devices} "
                             "devices; choose a batch size divisible by --num-devices")

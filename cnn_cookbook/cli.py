@@ -6,6 +6,7 @@ is printed as one ``error: ...`` line with exit status 2, never as a traceback.
 
 import argparse
 import functools
+import math
 import sys
 
 from cnn_cookbook.errors import CookbookError
@@ -15,19 +16,26 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescript
     pass
 
 
+class ArgumentParser(argparse.ArgumentParser):
+    """argparse, with a bad flag reported like every other user error: one ``error:`` line."""
+
+    def error(self, message):
+        self.exit(2, f"error: {self.prog}: {message} (see --help)\n")
+
+
 def parser(description, **kwargs):
-    return argparse.ArgumentParser(description=description, formatter_class=HelpFormatter, **kwargs)
+    return ArgumentParser(description=description, formatter_class=HelpFormatter, **kwargs)
 
 
 def add_run_args(p, output_dir, steps=None):
     """--output-dir, --seed, --device, --show (and --steps when ``steps`` is given)."""
     p.add_argument("--output-dir", default=output_dir, help="where metrics.json, plots and checkpoints go")
-    p.add_argument("--seed", type=int, default=0, help="random seed; a CPU run with a seed is repeatable")
+    p.add_argument("--seed", type=integer(0, MAX_SEED), default=0, help="random seed; a CPU run with a seed is repeatable")
     p.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto",
                    help="auto uses a visible GPU, else the CPU")
     p.add_argument("--show", action="store_true", help="also open the plots in windows")
     if steps is not None:
-        p.add_argument("--steps", type=int, default=steps,
+        p.add_argument("--steps", type=integer(0), default=steps,
                        help="training steps (the book's 'generations')")
     return p
 
@@ -44,18 +52,83 @@ def add_data_args(p, datasets, data_dir):
 
 def add_training_args(p, checkpoint_every=100):
     p.add_argument("--resume", action="store_true", help="continue from the latest checkpoint in --output-dir")
-    p.add_argument("--checkpoint-every", type=int, default=checkpoint_every,
+    p.add_argument("--checkpoint-every", type=positive(), default=checkpoint_every,
                    help="save a checkpoint every N steps (and always at the end)")
     return p
 
 
-def positive(kind=int):
+# ---------------------------------------------------------------------------------------------
+# Numeric flag validators: every recipe's numbers go through these, so a bad value is refused
+# while the flags are parsed, before any data is read or anything is written.
+
+#: the largest seed: NumPy's legacy global RNG takes 32-bit seeds
+MAX_SEED = 2 ** 32 - 1
+#: bound for counts (steps, batch sizes, ...): TensorFlow keeps many of them in int32
+MAX_COUNT = 2 ** 31 - 1
+
+
+def integer(minimum=None, maximum=MAX_COUNT, also=()):
+    """An argparse ``type``: a whole number in [minimum, maximum] (either bound may be None), or
+    one of the special values ``also`` (such as -1 for "all")."""
     def parse(text):
-        value = kind(text)
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a whole number, got {text!r}") from None
+        if value in also:
+            return value
+        if minimum is not None and value < minimum or maximum is not None and value > maximum:
+            special = "".join(f" or {v}" for v in also)
+            raise argparse.ArgumentTypeError(f"must be {_range_text(minimum, maximum)}{special}, got {text}")
         return value
+    parse.__name__ = "integer"  # argparse names the type in its message
     return parse
+
+
+def real(minimum=None, maximum=None, above=None, below=None):
+    """An argparse ``type``: a finite float, >= minimum / <= maximum / > above / < below.
+
+    NaN and infinities are always refused: no hyperparameter of these recipes means anything
+    with them, and Python's ``float()`` accepts "nan" and "inf" silently.
+    """
+    def parse(text):
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"must be a finite number, got {text}")
+        wrong = (minimum is not None and value < minimum or maximum is not None and value > maximum
+                 or above is not None and value <= above or below is not None and value >= below)
+        if wrong:
+            bounds = [f">= {minimum}" if minimum is not None else None, f"> {above}" if above is not None else None,
+                      f"<= {maximum}" if maximum is not None else None, f"< {below}" if below is not None else None]
+            raise argparse.ArgumentTypeError(f"must be {' and '.join(b for b in bounds if b)}, got {text}")
+        return value
+    parse.__name__ = "number"
+    return parse
+
+
+def _range_text(minimum, maximum):
+    if minimum is not None and maximum is not None:
+        return f"between {minimum} and {maximum}"
+    return f">= {minimum}" if minimum is not None else f"<= {maximum}"
+
+
+def positive(kind=int):
+    """A count >= 1 (``kind`` int) or a finite float > 0 (``kind`` float)."""
+    return integer(1) if kind is int else real(above=0)
+
+
+def check_batch_size(batch_size, examples, what, flag="--batch-size"):
+    """Refuse a batch larger than the data it is drawn from (it would only repeat images, and a
+    huge one runs out of memory); ``what`` names the data, e.g. ``"the training split of X"``."""
+    if examples <= 0:
+        raise CookbookError(f"{what} is empty; it needs at least one example")
+    if batch_size > examples:
+        raise CookbookError(f"{flag} {batch_size} is larger than {what} ({examples} examples); "
+                            f"give {flag} {examples} or less")
+    return batch_size
 
 
 def main_wrapper(main):

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from cnn_cookbook import plots, training
+from cnn_cookbook.cli import check_batch_size
 from cnn_cookbook.fileio import ensure_dir
 from cnn_cookbook.nets import get_network
 from cnn_cookbook.tf1 import new_session, resolve_device, seed_everything, tf
@@ -72,6 +73,7 @@ def train_mnist(data, model="cookbook", output_dir="runs/mnist_cnn", seed=0, dev
     (``figures=False`` skips drawing them, for callers that train many networks).
     """
     hp = replace(MODELS[model], **{k: v for k, v in overrides.items() if v is not None})
+    check_batch_size(hp.batch_size, len(data.train), f"the training split of {data.name}")
     output_dir = ensure_dir(output_dir)
     checkpoint_dir = output_dir / "checkpoints"
     graph = tf.Graph()

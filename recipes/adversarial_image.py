@@ -40,12 +40,12 @@ def parse_args(argv):
     src.add_argument("--download", action="store_true", help="download missing files")
     a = p.add_argument_group("attacks")
     a.add_argument("--attack", choices=("both", "targeted", "fgsm"), default="both")
-    a.add_argument("--target", type=int, help="target class: 3 for a checkpoint, 300 (bookcase) for Inception")
+    a.add_argument("--target", type=cli.integer(0), help="target class: 3 for a checkpoint, 300 (bookcase) for Inception")
     a.add_argument("--count", type=cli.positive(), default=20,
                    help="checkpoint: test images (not of the target class) given the targeted attack")
     a.add_argument("--noise-limit", type=cli.positive(float), default=3.0, help="max |noise|, 0..255 scale")
     a.add_argument("--step-size", type=cli.positive(float), default=7.0, help="largest change per step, 0..255 scale")
-    a.add_argument("--required-score", type=float, default=0.99, help="stop when the target's score reaches this")
+    a.add_argument("--required-score", type=cli.real(above=0, maximum=1), default=0.99, help="stop when the target's score reaches this")
     a.add_argument("--steps", type=cli.positive(), default=100, help="maximum targeted steps")
     a.add_argument("--epsilons", default="0,0.01,0.05,0.1,0.15,0.2,0.25,0.3",
                    help="FGSM epsilons, fractions of the pixel range")

@@ -30,7 +30,7 @@ def parse_args(argv):
     g = p.add_argument_group("hyperparameters (default: the chosen model's seed values)")
     g.add_argument("--batch-size", type=cli.positive(), help="cookbook 100, linear 100, hvass-cnn 64")
     g.add_argument("--learning-rate", type=cli.positive(float), help="cookbook 0.005, linear 0.5, hvass-cnn 1e-4")
-    g.add_argument("--momentum", type=float, help="cookbook's Momentum optimiser: 0.9")
+    g.add_argument("--momentum", type=cli.real(minimum=0, maximum=1), help="cookbook's Momentum optimiser: 0.9")
     g.add_argument("--eval-every", type=cli.positive(), help="steps between evaluations: cookbook 5, others 100")
     g.add_argument("--eval-size", type=cli.positive(), help="random test images per evaluation: cookbook 500")
     g.add_argument("--early-stopping", action="store_true",

@@ -21,7 +21,7 @@ from cnn_cookbook import cli  # noqa: E402
 def parse_args(argv):
     p = cli.parser(__doc__)
     p.add_argument("--networks", type=cli.positive(), default=5, help="networks in the ensemble")
-    p.add_argument("--train-fraction", type=float, default=0.8,
+    p.add_argument("--train-fraction", type=cli.real(above=0, maximum=1), default=0.8,
                    help="share of train+validation each network trains on; the rest is its validation set")
     p.add_argument("--model", choices=("hvass-cnn", "cookbook", "linear"), default="hvass-cnn",
                    help="network of every member (Hvass #05: hvass-cnn, Adam 1e-4, batch 64)")

@@ -37,7 +37,7 @@ def parse_args(argv):
     p.add_argument("--content", default="astronaut", help="content image: a file or a bundled photograph")
     p.add_argument("--style", nargs="+", default=["immunohistochemistry"],
                    help="one or more style images (files or bundled photographs)")
-    p.add_argument("--style-blend", nargs="+", type=float,
+    p.add_argument("--style-blend", nargs="+", type=cli.real(minimum=0),
                    help="one weight per style image (normalised to sum 1; default equal)")
     p.add_argument("--max-size", type=cli.positive(), default=512,
                    help="shrink images whose longer side is larger than this")
@@ -47,9 +47,9 @@ def parse_args(argv):
     g.add_argument("--optimizer", choices=("adam", "lbfgs", "scaled-gd"),
                    help="adam / scaled-gd (Hvass: gradient / its std * step size, clipped)")
     g.add_argument("--learning-rate", type=cli.positive(float), help="Adam's rate or the scaled-gd step: 10 / 10")
-    g.add_argument("--content-weight", type=float, help="5.0 / 1.5")
-    g.add_argument("--style-weight", type=float, help="500.0 / 10.0")
-    g.add_argument("--tv-weight", type=float, help="total-variation weight: 100 / 0.3")
+    g.add_argument("--content-weight", type=cli.real(minimum=0), help="5.0 / 1.5")
+    g.add_argument("--style-weight", type=cli.real(minimum=0), help="500.0 / 10.0")
+    g.add_argument("--tv-weight", type=cli.real(minimum=0), help="total-variation weight: 100 / 0.3")
     g.add_argument("--init", choices=("noise", "content"), help="start from noise (default) or the content")
     g.add_argument("--pooling", choices=("max", "avg"), help="max (default) or avg pooling in the network")
     g.add_argument("--preserve-colors", action="store_true",

@@ -34,9 +34,9 @@ def parse_args(argv):
     p.add_argument("--layer", action="append", help="layer(s) to visualise, repeatable (default: every conv "
                    "layer of a checkpoint network; mixed4d_3x3_bottleneck_pre_relu; conv_4/Conv2D)")
     p.add_argument("--filters", type=cli.positive(), default=16, help="filters per layer (seed: 2 rows of 8)")
-    p.add_argument("--first-filter", type=int, default=0, help="index of the first filter shown")
-    p.add_argument("--channel", type=int, help="instead of the grid: maximise this channel of --layer (Hvass #13)")
-    p.add_argument("--class", dest="class_id", type=int, action="append",
+    p.add_argument("--first-filter", type=cli.integer(0), default=0, help="index of the first filter shown")
+    p.add_argument("--channel", type=cli.integer(0), help="instead of the grid: maximise this channel of --layer (Hvass #13)")
+    p.add_argument("--class", dest="class_id", type=cli.integer(0), action="append",
                    help="instead of the grid: maximise this class's logit (Hvass #13), repeatable")
     p.add_argument("--steps", type=cli.positive(), help="ascent steps: 20 for the grid (seed 002), 30 (Hvass #13)")
     p.add_argument("--step-size", type=cli.positive(float), default=1.0,

@@ -41,12 +41,17 @@ def add_run_args(p, output_dir, steps=None):
 
 
 def add_data_args(p, datasets, data_dir):
-    """--dataset (first choice is the default), --data-dir, --download."""
+    """--dataset (first choice is the default), --data-dir, --download; recipes on MNIST-format
+    data (those offering ``idx``) also get --validation-size."""
     p.add_argument("--dataset", choices=datasets, default=datasets[0],
                    help="auto: the real data if present or downloadable, else the embedded synthetic set")
     p.add_argument("--data-dir", default=data_dir, help="folder holding (or receiving) the data files")
     p.add_argument("--download", action="store_true",
                    help="download missing external files (data sets, pretrained models)")
+    if "idx" in datasets:
+        p.add_argument("--validation-size", type=integer(0),
+                       help="last training images held out for validation (default: 5000, as TF1, "
+                            "when the training file has 10000 or more images, else a tenth of it)")
     return p
 
 

@@ -61,7 +61,8 @@ def main(argv=None):
     if args.steps <= 0 and args.checkpoint is None:
         raise CookbookError("--steps must be > 0 (or give --checkpoint to start from a trained network)")
     output_dir = ensure_dir(args.output_dir)
-    data = load_mnist(args.dataset, args.data_dir, download=args.dataset != "synthetic" or args.download)
+    data = load_mnist(args.dataset, args.data_dir, download=args.dataset != "synthetic" or args.download,
+                      validation_size=args.validation_size)
     print(f"dataset: {data.name} ({len(data.train)} train, {len(data.test)} test images)")
     settings = NoiseSettings(learning_rate=args.learning_rate, batch_size=args.batch_size, steps=args.steps,
                              noise_limit=args.noise_limit, noise_l2_weight=args.noise_l2_weight,

@@ -51,7 +51,8 @@ def main(argv=None):
     from cnn_cookbook.mnist_cnn import train_mnist
 
     output_dir = ensure_dir(args.output_dir)
-    data = load_mnist(args.dataset, args.data_dir, download=args.dataset != "synthetic" or args.download)
+    data = load_mnist(args.dataset, args.data_dir, download=args.dataset != "synthetic" or args.download,
+                      validation_size=args.validation_size)
     print(f"dataset: {data.name} ({len(data.train)} train, {len(data.validation)} validation, "
           f"{len(data.test)} test images)")
     run = train_mnist(data, args.model, output_dir, seed=args.seed, device=args.device, resume=args.resume,

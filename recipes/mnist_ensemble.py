@@ -46,7 +46,8 @@ def main(argv=None):
 
     check_train_fraction(args.train_fraction)  # before the data are loaded
     output_dir = ensure_dir(args.output_dir)
-    data = load_mnist(args.dataset, args.data_dir, download=args.dataset != "synthetic" or args.download)
+    data = load_mnist(args.dataset, args.data_dir, download=args.dataset != "synthetic" or args.download,
+                      validation_size=args.validation_size)
     print(f"dataset: {data.name} ({len(data.train) + len(data.validation)} train+validation, "
           f"{len(data.test)} test images)")
     run = train_ensemble(data, args.networks, args.model, output_dir, seed=args.seed, device=args.device,

@@ -21,7 +21,7 @@ def _no_stray_data(tmp_path_factory, monkeypatch):
 
 @pytest.fixture(scope="session")
 def mnist_dir(tmp_path_factory):
-    """Synthetic digits as the four MNIST idx files: 6000 train (last 5000 = validation), 1000 test."""
+    """Synthetic digits as the four MNIST idx files: 6000 train (the last 600 = validation), 1000 test."""
     from cnn_cookbook.datasets.mnist import write_synthetic_mnist
 
     return write_synthetic_mnist(tmp_path_factory.mktemp("mnist"), train=6000, test=1000)

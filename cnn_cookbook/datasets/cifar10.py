@@ -43,6 +43,9 @@ TRAIN_BATCHES = tuple(f"data_batch_{i}" for i in range(1, 6))
 TEST_BATCH = "test_batch"
 SYNTHETIC_FOLDER = "synthetic-cifar10"
 DATASETS = ("auto", "cifar10", "synthetic")
+#: longest image file name accepted from a python batch (the real ones are under 60 characters;
+#: file systems allow 255 bytes and the export may add ".png")
+MAX_FILENAME_BYTES = 250
 FLAVOURS = {"binary": (BINARY_FOLDER, "cifar10/binary"), "python": (PYTHON_FOLDER, "cifar10/python")}
 
 
@@ -56,21 +59,28 @@ def binary_files(batches_dir, split):
     if names is None:
         raise ValueError(f"split must be 'train' or 'test', not {split!r}")
     paths = [Path(batches_dir) / f"{name}.bin" for name in names]
-    missing = [p for p in paths if not p.is_file()]
+    missing = [p.name for p in paths if not p.is_file()]
     if missing:
-        raise MissingFileError(f"{missing[0]} is missing; point --data-dir at the folder holding "
-                               f"{BINARY_FOLDER}/ (or cifar-10-binary.tar.gz), or use --dataset synthetic")
+        raise MissingFileError(f"{batches_dir} lacks {', '.join(missing)}; point --data-dir at the folder "
+                               f"holding {BINARY_FOLDER}/ (or cifar-10-binary.tar.gz), or use --dataset synthetic")
     return paths
 
 
 def check_binary_file(path):
-    """Number of records in a binary batch; a size that is not a whole number of 3073-byte records
-    (a truncated download, or another file) is a :class:`DataFormatError`."""
+    """Number of records in a binary batch, after checking it against the format.
+
+    The size must be a whole number of 3073-byte records, and every record's first byte (its
+    label) must be 0..9.  The label check also catches files of other record sizes whose length
+    happens to divide by 3073 (3073 records of 3074 bytes, CIFAR-100's layout): their "labels"
+    drift into pixel bytes.
+    """
     size = Path(path).stat().st_size
     if size == 0 or size % RECORD_BYTES:
         raise DataFormatError(
             f"{path} has {size} bytes, not a whole number of {RECORD_BYTES}-byte CIFAR-10 records "
             "(truncated or not a CIFAR-10 binary batch); delete it and extract the archive again")
+    labels = np.array(np.memmap(path, dtype=np.uint8, mode="r")[::RECORD_BYTES])
+    _check_labels(labels, path)
     return size // RECORD_BYTES
 
 
@@ -86,9 +96,11 @@ def images_to_records(images):
 
 
 def _check_labels(labels, path):
-    if labels.size and labels.max() >= len(CLASS_NAMES):
-        raise DataFormatError(f"{path} has label {int(labels.max())}; CIFAR-10 labels are 0..9, so "
-                              "this is not a CIFAR-10 batch (CIFAR-100 has another layout)")
+    bad = np.flatnonzero((labels < 0) | (labels >= len(CLASS_NAMES)))
+    if bad.size:
+        raise DataFormatError(f"{path} has {bad.size} label(s) outside 0..9 (the first: {int(labels[bad[0]])} "
+                              f"in record {int(bad[0])}); it is not a CIFAR-10 batch (CIFAR-100 has "
+                              "another layout) or it is corrupt: delete it and extract the archive again")
 
 
 def read_binary_batch(path):
@@ -201,13 +213,23 @@ def read_python_batch(path):
         shape = getattr(data, "shape", None)
         raise DataFormatError(f"{path}: 'data' should be an N x {IMAGE_BYTES} uint8 array, got "
                               f"{type(data).__name__} {shape}; not a CIFAR-10 python batch")
-    labels = np.asarray(batch["labels"], dtype=np.int64)
-    if labels.shape != (len(data),) or (labels.size and labels.min() < 0):
+    try:
+        labels = np.asarray(batch["labels"], dtype=np.int64)
+    except (TypeError, ValueError, OverflowError):
+        raise DataFormatError(f"{path}: 'labels' is not a list of class numbers; not a CIFAR-10 "
+                              "python batch") from None
+    if labels.shape != (len(data),):
         raise DataFormatError(f"{path}: {labels.size} labels for {len(data)} images")
     _check_labels(labels, path)
     filenames = [_as_text(f) for f in batch.get("filenames", [f"{i:05d}.png" for i in range(len(data))])]
     if len(filenames) != len(data):
         raise DataFormatError(f"{path}: {len(filenames)} filenames for {len(data)} images")
+    for index, name in enumerate(filenames):
+        # the names become file names when the batch is exported as PNGs
+        if "\x00" in name or len(name.encode("utf-8", "surrogateescape")) > MAX_FILENAME_BYTES:
+            shown = repr(name[:40]) + ("..." if len(name) > 40 else "")
+            raise DataFormatError(f"{path}: image {index}'s file name {shown} has a NUL byte or is longer "
+                                  f"than {MAX_FILENAME_BYTES} bytes; not a CIFAR-10 python batch")
     return {"data": data, "labels": labels.astype(np.int32), "filenames": filenames,
             "batch_label": _as_text(batch.get("batch_label", ""))}
 
@@ -355,24 +377,50 @@ def write_synthetic_cifar(directory, train_per_class=500, test_per_class=100, se
 # --dataset auto|cifar10|synthetic
 
 
+def _batch_names(flavour):
+    suffix = ".bin" if flavour == "binary" else ""
+    return [f"{name}{suffix}" for name in TRAIN_BATCHES + (TEST_BATCH,)]
+
+
+def _missing_batches(folder, flavour):
+    """None when ``folder`` holds none of the batch files, else the list of those it lacks."""
+    names = _batch_names(flavour)
+    present = [n for n in names if (folder / n).is_file()]
+    return [n for n in names if n not in present] if present else None
+
+
 def _real_cifar10(data_dir, download, flavour):
+    """The batches folder of the real set: found in ``data_dir`` or ``data_dir/cifar10`` (the
+    folder itself, the folder inside it, or the archive, extracted once); else downloaded."""
     from cnn_cookbook.datasets import download as downloads
 
     folder, key = FLAVOURS[flavour]
     data_dir = Path(data_dir)
-    probe = "test_batch.bin" if flavour == "binary" else "test_batch"
-    for candidate in (data_dir / folder, data_dir):  # DIR holding the folder, or the folder itself
-        if (candidate / probe).is_file():
+    roots = [data_dir, data_dir / "cifar10"]
+    for candidate in (data_dir / folder, data_dir, data_dir / "cifar10" / folder):
+        missing = _missing_batches(candidate, flavour)
+        if missing == []:
             return candidate
-    archive = downloads.fetch(key, data_dir, download=download)
-    downloads.extract_archive(archive, data_dir / f".{folder}.extracted")
-    extracted = data_dir / f".{folder}.extracted" / folder
-    if not (extracted / probe).is_file():
-        raise DataFormatError(f"{archive} does not contain {folder}/{probe}; delete it and download "
-                              "it again")
-    os.replace(extracted, data_dir / folder)
-    shutil.rmtree(data_dir / f".{folder}.extracted", ignore_errors=True)
-    return data_dir / folder
+        if missing:  # an incomplete copy is the user's: never replaced or mixed with the archive
+            raise DataFormatError(f"{candidate} lacks {', '.join(missing)}; complete it, or move it away "
+                                  f"so that {downloads.remote_file(key).filename} is extracted there again")
+    filename = downloads.remote_file(key).filename
+    root = next((r for r in roots if (r / filename).is_file()), data_dir)
+    archive = downloads.fetch(key, root, download=download)
+    staging = root / f".{folder}.extracted"
+    # our own scratch folder from an interrupted or failed run: never a reason to refuse the archive
+    shutil.rmtree(staging, ignore_errors=True)
+    downloads.extract_archive(archive, staging)
+    extracted = staging / folder
+    missing = _missing_batches(extracted, flavour) if extracted.is_dir() else None
+    if missing != []:
+        shutil.rmtree(staging, ignore_errors=True)
+        lacking = f"{folder}/{missing[0]}" if missing else f"{folder}/"
+        raise DataFormatError(f"{archive} does not contain {lacking}; it is not the CIFAR-10 "
+                              f"{flavour} archive: delete it and download it again")
+    os.replace(extracted, root / folder)
+    shutil.rmtree(staging, ignore_errors=True)
+    return root / folder
 
 
 SYNTHETIC_SIZES = {"train_per_class": 500, "test_per_class": 100, "seed": 0}

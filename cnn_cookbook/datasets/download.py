@@ -12,8 +12,11 @@ links and device files, and unpacks into a temp folder that is renamed only when
 
 import hashlib
 import logging
+import os
+import shutil
 import tarfile
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -226,33 +229,113 @@ def _safe_tar_members(tar, archive):
         yield member
 
 
+#: Pythons from 3.8.17 / 3.11.4 / 3.12 have PEP 706's extraction filters; 3.7 (the TF 1.15 stack)
+#: does not, and gets the same "data" rules from :func:`_extract_by_data_rules`.
+HAS_DATA_FILTER = hasattr(tarfile, "data_filter")
+
+
+def data_rules_mode(member):
+    """The permission bits PEP 706's "data" filter gives a member (None: the folder default).
+
+    No setuid, setgid or sticky bit and no group/other write; a regular file stays readable and
+    writable by its owner and executable only where the owner could execute it.
+    """
+    if member.isdir():
+        return None
+    mode = member.mode & 0o755
+    if not mode & 0o100:
+        mode &= ~0o111
+    return mode | 0o600
+
+
+def _extract_by_data_rules(tar, members, staging):
+    """Extract ``members`` (regular files and folders only, names already checked) as
+    ``tarfile``'s "data" filter would: modes from :func:`data_rules_mode`, the archive's owner
+    ignored (files belong to whoever runs this), nothing outside ``staging``."""
+    root = os.path.realpath(staging)
+    for member in members:
+        target = os.path.realpath(os.path.join(root, member.name.lstrip("/" + os.sep)))
+        if os.path.commonpath([root, target]) != root:
+            raise DataFormatError(f"{tar.name} has a member {member.name!r} that would land outside "
+                                  f"{staging}; refusing to extract it")
+        if member.isdir():
+            os.makedirs(target, exist_ok=True)
+            continue
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        source = tar.extractfile(member)
+        with source, open(target, "wb") as sink:
+            shutil.copyfileobj(source, sink)
+        os.chmod(target, data_rules_mode(member))
+        os.utime(target, (member.mtime, member.mtime))
+
+
+def _extract_zip(archive, staging):
+    with zipfile.ZipFile(archive) as zf:
+        for info in zf.infolist():
+            _check_member_name(info.filename, archive)
+            mode = (info.external_attr >> 16) & 0o170000
+            if mode and mode not in (0o100000, 0o040000):
+                raise DataFormatError(f"{archive} has a link or special file {info.filename!r}; "
+                                      "refusing to extract it")
+        # zipfile never applies the archive's permission bits or owner: files come out with the
+        # default mode and belong to the user running this, as the "data" rules want
+        zf.extractall(staging)
+
+
+def _read_to_the_end(archive):
+    """Decompress a .gz/.bz2/.xz file to its end and throw the bytes away.
+
+    tarfile stops reading once it has the members it needs, so the stream's checksum (at its
+    very end) would never be checked and a corrupted member could be extracted silently.
+    """
+    import bz2
+    import gzip
+    import lzma
+
+    with open(archive, "rb") as handle:
+        magic = handle.read(6)
+    opener = (gzip.open if magic[:2] == b"\x1f\x8b" else bz2.open if magic[:3] == b"BZh"
+              else lzma.open if magic == b"\xfd7zXZ\x00" else None)
+    if opener is None:
+        return
+    with opener(archive, "rb") as stream:
+        while stream.read(1 << 22):
+            pass
+
+
 def extract_archive(archive, destination):
     """Unpack a .tar(.gz)/.tgz/.zip into ``destination`` once; returns ``destination``.
 
-    Unpacking happens in a temp folder beside ``destination`` which then takes its place, so an
+    Members are extracted under the rules of ``tarfile``'s "data" filter (PEP 706) on every
+    Python: no absolute or ``..`` names, no links or device files (stricter than the filter,
+    which allows links inside the target), no setuid/setgid/sticky bits or group/other write,
+    and the files belong to the user running this, not to the archive's uid/gid.  Unpacking
+    happens in a temp folder beside ``destination`` which then takes its place, so an
     interrupted run leaves either nothing or the whole tree.  A finished extraction is not
-    repeated (the seeds re-extract on every run).
+    repeated (the seeds re-extract on every run).  A damaged archive (bad header, corrupt
+    compressed data, a CRC mismatch) is one :class:`DataFormatError`.
     """
     archive, destination = Path(archive), Path(destination)
     if destination.is_dir() and any(destination.iterdir()):
         return destination
     with atomic_dir(destination) as staging:
-        if zipfile.is_zipfile(archive):
-            with zipfile.ZipFile(archive) as zf:
-                for info in zf.infolist():
-                    _check_member_name(info.filename, archive)
-                    mode = (info.external_attr >> 16) & 0o170000
-                    if mode and mode not in (0o100000, 0o040000):
-                        raise DataFormatError(f"{archive} has a link or special file {info.filename!r}; "
-                                              "refusing to extract it")
-                zf.extractall(staging)
-        else:
-            try:
+        try:
+            if zipfile.is_zipfile(archive):
+                _extract_zip(archive, staging)
+            else:
+                _read_to_the_end(archive)
                 with tarfile.open(archive) as tar:
                     members = list(_safe_tar_members(tar, archive))
-                    tar.extractall(staging, members=members)
-            except (tarfile.TarError, EOFError, OSError) as exc:
-                reason = " ".join(str(exc).split())  # tarfile's messages can span lines
-                raise DataFormatError(f"{archive} is not a readable archive ({reason}); delete it and "
-                                      "download it again") from None
+                    if HAS_DATA_FILTER:
+                        tar.extractall(staging, members=members, filter="data")
+                    else:
+                        _extract_by_data_rules(tar, members, staging)
+        except (tarfile.TarError, zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError,
+                RuntimeError, ValueError) as exc:
+            if isinstance(exc, OSError) and exc.errno is not None and not isinstance(exc, EOFError):
+                raise CookbookError(f"cannot extract {archive} into {destination.parent}: "
+                                    f"{exc.strerror}; free some space or fix the folder's permissions") from None
+            reason = " ".join(str(exc).split())[:200]  # tarfile's messages can span lines
+            raise DataFormatError(f"{archive} is not a readable archive ({type(exc).__name__}: {reason}); "
+                                  "delete it and download it again") from None
     return destination

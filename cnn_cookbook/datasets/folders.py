@@ -232,7 +232,6 @@ def export_cifar_python(batches_dir, output_dir, read_batch, class_names, source
     if missing:
         raise CookbookError(f"{batches_dir} lacks {', '.join(missing)}; it should be the extracted "
                             "cifar-10-batches-py folder (run with --download, or delete it to re-extract)")
-    ensure_dir(output_dir)
     stamp = output_dir / "source.json"
     if stamp.is_file():
         import json
@@ -241,11 +240,13 @@ def export_cifar_python(batches_dir, output_dir, read_batch, class_names, source
         if previous != source:
             raise CookbookError(f"{output_dir} holds images prepared from {previous!r}, not {source!r}; "
                                 "choose another --output-dir or delete that folder")
-    else:
+    # every batch is read (and checked) before the first file is written: a bad batch leaves nothing
+    batches = [(batch_name, subset, read_batch(batches_dir / batch_name)) for batch_name, subset in plan]
+    ensure_dir(output_dir)
+    if not stamp.is_file():
         write_json(stamp, {"source": source, "classes": list(class_names)})
     written = kept = 0
-    for batch_name, subset in plan:
-        batch = read_batch(batches_dir / batch_name)
+    for batch_name, subset, batch in batches:
         data, labels = np.asarray(batch["data"]), np.asarray(batch["labels"])
         filenames = batch.get("filenames") or [None] * len(labels)
         for name in class_names:

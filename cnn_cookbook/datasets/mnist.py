@@ -1,7 +1,8 @@
 """MNIST-format data sets: real MNIST, Fashion-MNIST, a user's idx folder, or the synthetic default.
 
 Replaces the removed ``tensorflow.examples.tutorials.mnist``: the same train / validation (the
-last 5000 training images, as TF1 held out) / test splits and a ``next_batch``, with images as
+last 5000 training images, as TF1 held out; a tenth of a training file under 10000 images) / test
+splits and a ``next_batch``, with images as
 float32 [N, 28, 28, 1] in 0..1 and labels as int32 class ids (no TensorFlow needed).
 """
 
@@ -73,28 +74,58 @@ class MnistData:
         return self.train.images.shape[1:]
 
 
+def file_names(key):
+    """The names ``key``'s file goes by, in the order they are looked for: MNIST's own
+    (``train-images-idx3-ubyte.gz``, or uncompressed) and the common copies' dotted style
+    (``train-images.idx3-ubyte``, gzipped or not)."""
+    base = FILES[key][:-len(".gz")]
+    dotted = base.replace("-idx", ".idx", 1)
+    return (f"{base}.gz", base, dotted, f"{dotted}.gz")
+
+
 def _find_files(directory):
-    """The four idx files in ``directory`` (gz or uncompressed), or None if any is missing."""
+    """``{key: path}`` of the idx files found in ``directory`` under any of :func:`file_names`."""
     directory = Path(directory)
     found = {}
-    for key, name in FILES.items():
-        for candidate in (directory / name, directory / name[:-3]):
-            if candidate.is_file():
-                found[key] = candidate
+    for key in FILES:
+        for name in file_names(key):
+            if (directory / name).is_file():
+                found[key] = directory / name
                 break
-        else:
-            return None
     return found
 
 
-def read_idx_folder(directory, validation_size=VALIDATION_SIZE):
-    """Read the four standard idx files in ``directory`` into train / validation / test splits."""
+def default_validation_size(train_count):
+    """TF1's 5000 for a training file of at least 10000 images (MNIST, Fashion-MNIST, the
+    synthetic digits), else a tenth of it (at least one image), so small sets of users' own
+    digits keep most of their images for training."""
+    if train_count >= 2 * VALIDATION_SIZE:
+        return VALIDATION_SIZE
+    return max(1, train_count // 10)
+
+
+def _check_labels(labels, path, num_classes):
+    bad = np.flatnonzero(labels >= num_classes)
+    if bad.size:
+        raise DataFormatError(f"{path} has {bad.size} label(s) outside 0..{num_classes - 1} (the first: "
+                              f"{int(labels[bad[0]])} at index {int(bad[0])}); an MNIST-format set here "
+                              f"has {num_classes} classes")
+
+
+def read_idx_folder(directory, validation_size=None, num_classes=len(DIGITS)):
+    """Read the four idx files in ``directory`` into train / validation / test splits.
+
+    The last ``validation_size`` training images are the validation split (default:
+    :func:`default_validation_size`).  Labels must lie in 0..``num_classes - 1``; an empty
+    split, or one that would leave no training image, is refused.
+    """
+    directory = Path(directory)
     files = _find_files(directory)
-    if files is None:
-        missing = [n for n in FILES.values() if not (Path(directory) / n).is_file()
-                   and not (Path(directory) / n[:-3]).is_file()]
-        raise MissingFileError(f"{directory} lacks {', '.join(missing)}; an idx folder needs the four "
-                               "files under MNIST's standard names (.gz or uncompressed)")
+    missing = [key for key in FILES if key not in files]
+    if missing:
+        wanted = ", ".join(" or ".join(file_names(key)[1:3]) + " (.gz or not)" for key in missing)
+        raise MissingFileError(f"{directory} lacks {len(missing)} of the 4 idx files: {wanted}; an idx "
+                               "folder needs the training and test images and labels under these names")
     arrays = {key: read_idx(path, IMAGES_MAGIC if key.endswith("images") else LABELS_MAGIC)
               for key, path in files.items()}
     for part in ("train", "test"):
@@ -103,13 +134,20 @@ def read_idx_folder(directory, validation_size=VALIDATION_SIZE):
             raise DataFormatError(f"{files[part + '_images']} has {len(images)} images but "
                                   f"{files[part + '_labels']} has {len(labels)} labels; the files "
                                   "do not belong together")
+        if len(images) == 0:
+            raise DataFormatError(f"{files[part + '_images']} holds no images; the {part} split "
+                                  "needs at least one")
         if images.shape[1:] != (28, 28):
             raise DataFormatError(f"{files[part + '_images']} holds {images.shape[1:]} images, "
                                   "not 28x28")
+        _check_labels(labels, files[part + "_labels"], num_classes)
     train_images, train_labels = arrays["train_images"], arrays["train_labels"]
-    if len(train_labels) <= validation_size:
-        raise DataFormatError(f"{files['train_images']} has only {len(train_labels)} images; more "
-                              f"than the {validation_size} held out for validation are needed")
+    if validation_size is None:
+        validation_size = default_validation_size(len(train_labels))
+    if not 0 <= validation_size < len(train_labels):
+        raise DataFormatError(f"{files['train_images']} has {len(train_labels)} images; "
+                              f"--validation-size {validation_size} must leave at least one for "
+                              f"training (give --validation-size {len(train_labels) - 1} or less)")
 
     def split(images, labels):
         return Split((images.astype(np.float32) / 255.0)[..., None], labels.astype(np.int32))
@@ -129,7 +167,7 @@ def write_synthetic_mnist(directory, train=None, test=None):
     directory = Path(directory)
     stamp = directory / "synthetic.json"
     wanted = dict(SYNTHETIC, train=train or SYNTHETIC["train"], test=test or SYNTHETIC["test"])
-    if _find_files(directory) and stamp.is_file() and json.loads(stamp.read_text()) == wanted:
+    if len(_find_files(directory)) == len(FILES) and stamp.is_file() and json.loads(stamp.read_text()) == wanted:
         return directory
     for part, count, seed in (("train", wanted["train"], wanted["train_seed"]),
                               ("t10k", wanted["test"], wanted["test_seed"])):
@@ -145,23 +183,28 @@ def default_dir(dataset):
 
 
 def _real(dataset, directory, download_missing):
-    if _find_files(directory) is None:
-        if not download_missing:
-            remote = download.remote_file(f"{dataset}/{FILES['train_images']}")
-            raise MissingFileError(download.missing_file_message(remote, Path(directory) / remote.filename))
-        for name in FILES.values():
-            download.fetch(f"{dataset}/{name}", directory, download=True)
+    directory = Path(directory)
+    missing = [key for key in FILES if key not in _find_files(directory)]
+    if missing and not download_missing:
+        remotes = [download.remote_file(f"{dataset}/{FILES[key]}") for key in missing]
+        bases = sorted({url[:-len(remotes[0].filename)] for url in remotes[0].urls})
+        raise MissingFileError(f"{directory} lacks {', '.join(r.filename for r in remotes)}; run with "
+                               f"--download to fetch them from {' or '.join(bases)}, or place them by "
+                               f"hand in {directory.resolve()}")
+    for key in missing:
+        download.fetch(f"{dataset}/{FILES[key]}", directory, download=True)
     return directory
 
 
-def load_mnist(dataset="auto", data_dir=None, download=False, validation_size=VALIDATION_SIZE,
+def load_mnist(dataset="auto", data_dir=None, download=False, validation_size=None,
                announce=print):
     """Load an MNIST-format data set as :class:`MnistData`.
 
     ``dataset``: ``mnist`` / ``fashion`` (found in ``data_dir`` or, with ``download``, fetched),
     ``idx`` (any folder with the four files under MNIST's names), ``synthetic`` (the embedded
     default, generated into ``data_dir`` once) or ``auto`` (MNIST if present or downloadable,
-    else synthetic; ``announce`` is told which in one line).
+    else synthetic; ``announce`` is told which in one line).  ``validation_size``: the last
+    training images held out (default :func:`default_validation_size`).
     """
     if dataset not in DATASETS:
         raise CookbookError(f"--dataset must be one of {', '.join(DATASETS)}, not {dataset!r}")

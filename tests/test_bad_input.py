@@ -1,0 +1,566 @@
+"""The bad-input battery: each malformed or hostile input, run through the real recipe or loader.
+
+Every case builds its input in a fresh folder, runs a recipe's ``main(argv)`` in this process
+(TensorFlow is imported once for all of them) or a loader through :func:`cli.main_wrapper`,
+and asserts the same six things: exit status 2, exactly one line on stderr and it starts with
+``error:``, no traceback anywhere, the line names the file (or the flag) at fault, every file
+that was there before is still there and unchanged, and no new file (no temp file, no partial
+output) was left behind.  The README's "Errors" section gives the number of cases.
+
+Cases that must *succeed* (an archive member with setuid bits comes out without them, a grey
++alpha PNG is read, a small MNIST-format set trains) are tests of their own further down.
+"""
+
+import gzip
+import hashlib
+import importlib.util
+import io
+import pickle
+import struct
+import tarfile
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from cnn_cookbook import cli
+from cnn_cookbook.datasets import cifar10 as c10
+from cnn_cookbook.datasets.download import extract_archive
+from cnn_cookbook.datasets.idx import write_idx
+
+REPO = Path(__file__).resolve().parents[1]
+_RECIPES = {}
+
+
+def recipe(name):
+    """recipes/<name>.py loaded once as a module (its main is wrapped by cli.main_wrapper)."""
+    if name not in _RECIPES:
+        spec = importlib.util.spec_from_file_location(f"battery_{name}", REPO / "recipes" / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        _RECIPES[name] = module
+    return _RECIPES[name]
+
+
+def loader(function, *args, **kwargs):
+    """A library call run the way a recipe runs it: CookbookError -> one line, exit status 2."""
+    return cli.main_wrapper(lambda argv: function(*args, **kwargs))
+
+
+# ---------------------------------------------------------------------------------------------
+# Inputs in the real formats
+
+
+def mnist_folder(root, train=60, test=20, names="gz", **replace):
+    """The four idx files of random digits; ``replace`` maps a key of mnist.FILES to raw bytes
+    (or None: leave the file out)."""
+    from cnn_cookbook.datasets.mnist import FILES, file_names
+
+    rng = np.random.default_rng(0)
+    arrays = {"train_images": rng.integers(0, 256, (train, 28, 28), dtype=np.uint8),
+              "train_labels": rng.integers(0, 10, train, dtype=np.uint8),
+              "test_images": rng.integers(0, 256, (test, 28, 28), dtype=np.uint8),
+              "test_labels": rng.integers(0, 10, test, dtype=np.uint8)}
+    root.mkdir(parents=True, exist_ok=True)
+    for key in FILES:
+        name = file_names(key)[{"gz": 0, "raw": 1, "dotted": 2, "dotted-gz": 3}[names]]
+        if key in replace:
+            if replace[key] is not None:
+                (root / name).write_bytes(replace[key])
+        else:
+            write_idx(root / name, arrays[key])
+    return root
+
+
+def idx_bytes(array, compress=False):
+    array = np.asarray(array, dtype=np.uint8)
+    data = struct.pack(">I", 0x0800 | array.ndim) + struct.pack(f">{array.ndim}I", *array.shape) + array.tobytes()
+    return gzip.compress(data) if compress else data
+
+
+def cifar_binary_folder(root, per_batch=10, edit=None):
+    """cifar-10-batches-bin/ with ``per_batch`` records per file; ``edit(name, records)`` may
+    return other bytes for a file."""
+    folder = root / c10.BINARY_FOLDER
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(1)
+    for name in c10.TRAIN_BATCHES + (c10.TEST_BATCH,):
+        records = np.concatenate([rng.integers(0, 10, (per_batch, 1)),
+                                  rng.integers(0, 256, (per_batch, c10.IMAGE_BYTES))], axis=1).astype(np.uint8)
+        data = edit(name, records) if edit else None
+        (folder / f"{name}.bin").write_bytes(records.tobytes() if data is None else data)
+    return root
+
+
+def cifar_python_folder(root, per_batch=4, edit=None):
+    """cifar-10-batches-py/ with small batches; ``edit(name, batch dict)`` may change a batch or
+    return raw bytes for the file."""
+    folder = root / c10.PYTHON_FOLDER
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(2)
+    for name in c10.TRAIN_BATCHES + (c10.TEST_BATCH,):
+        batch = {b"batch_label": b"x", b"labels": [int(v) for v in rng.integers(0, 10, per_batch)],
+                 b"data": rng.integers(0, 256, (per_batch, c10.IMAGE_BYTES), dtype=np.uint8),
+                 b"filenames": [f"img_{name}_{i}.png".encode() for i in range(per_batch)]}
+        data = edit(name, batch) if edit else None
+        (folder / name).write_bytes(data if isinstance(data, bytes) else pickle.dumps(batch, protocol=2))
+    (folder / "batches.meta").write_bytes(pickle.dumps({b"label_names": [n.encode() for n in c10.CLASS_NAMES]}))
+    return root
+
+
+def tar_archive(path, members, top="top"):
+    """A .tar.gz holding ``top/ok.txt`` and ``members``: (name, kind[, data or link target])."""
+    with tarfile.open(path, "w:gz") as tar:
+        info = tarfile.TarInfo(f"{top}/ok.txt")
+        info.size = 2
+        tar.addfile(info, io.BytesIO(b"ok"))
+        for name, kind, *extra in members:
+            info = tarfile.TarInfo(name)
+            info.type = {"file": tarfile.REGTYPE, "symlink": tarfile.SYMTYPE, "hardlink": tarfile.LNKTYPE,
+                         "chardev": tarfile.CHRTYPE, "fifo": tarfile.FIFOTYPE}[kind]
+            if kind == "file":
+                data = extra[0] if extra else b"evil"
+                info.size = len(data)
+                tar.addfile(info, io.BytesIO(data))
+            else:
+                info.linkname = extra[0] if extra else ""
+                tar.addfile(info)
+    return path
+
+
+def zip_archive(path, members):
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("top/ok.txt", "ok")
+        for name, mode, data in members:
+            info = zipfile.ZipInfo(name)
+            info.external_attr = mode << 16
+            zf.writestr(info, data)
+    return path
+
+
+def corrupt_middle(path, skip=64):
+    """Overwrite bytes in the middle of a file's compressed stream (the header stays valid)."""
+    raw = bytearray(path.read_bytes())
+    middle = max(skip, len(raw) // 2)
+    raw[middle:middle + 16] = bytes(255 - b for b in raw[middle:middle + 16])
+    path.write_bytes(bytes(raw))
+    return path
+
+
+def noise_bytes(size, seed=3):
+    return np.random.default_rng(seed).integers(0, 256, size, dtype=np.uint8).tobytes()
+
+
+# ---------------------------------------------------------------------------------------------
+# The cases: name -> build(folder) returning (callable(argv), argv, fragments the line must hold)
+
+CASES = {}
+
+
+def case(name):
+    def register(build):
+        assert name not in CASES
+        CASES[name] = build
+        return build
+    return register
+
+
+def mnist_run(data, out, *flags):
+    return (recipe("mnist_cnn").main,
+            ["--dataset", "idx", "--data-dir", str(data), "--output-dir", str(out), "--steps", "1",
+             "--no-progress", *flags])
+
+
+def cifar_run(data, out, *flags):
+    return (recipe("cifar10_cnn").main,
+            ["--dataset", "cifar10", "--data-dir", str(data), "--output-dir", str(out), "--steps", "1",
+             "--batch-size", "8", "--no-progress", *flags])
+
+
+def prepare_run(data, out):
+    return (recipe("retrain_inception").main,
+            ["prepare", "--dataset", "cifar10", "--data-dir", str(data), "--output-dir", str(out), "--no-progress"])
+
+
+# --- flags: refused while parsing, whatever the recipe
+
+for _flag, _value, _recipe in (("--seed", "-1", "mnist_cnn"), ("--learning-rate", "nan", "mnist_cnn"),
+                               ("--learning-rate", "inf", "mnist_cnn"), ("--checkpoint-every", "-3", "mnist_cnn"),
+                               ("--steps", "-5", "mnist_cnn"), ("--momentum", "nan", "mnist_cnn"),
+                               ("--learning-rate", "-inf", "cifar10_cnn"), ("--batch-size", "0", "cifar10_cnn"),
+                               ("--seed", "99999999999", "cifar10_cnn"), ("--style-weight", "nan", "stylenet"),
+                               ("--max-size", "0", "stylenet"), ("--step-size", "inf", "deepdream"),
+                               ("--train-fraction", "1.5", "mnist_ensemble"), ("--noise-limit", "nan",
+                                                                               "adversarial_noise"),
+                               ("--required-score", "2", "adversarial_image"), ("--channel", "-1",
+                                                                                "visualize_filters")):
+    def _build(tmp, flag=_flag, value=_value, name=_recipe):
+        return recipe(name).main, [f"{flag}={value}", "--output-dir", str(tmp / "out")], (flag, value)
+    case(f"flag {_recipe} {_flag} {_value}")(_build)
+
+
+@case("flag retrain --testing-percentage 100")
+def _(tmp):
+    return recipe("retrain_inception").main, ["retrain", "--testing-percentage", "100"], ("--testing-percentage",)
+
+
+@case("flag retrain --validation-batch-size 0")
+def _(tmp):
+    return recipe("retrain_inception").main, ["retrain", "--validation-batch-size", "0"], ("--validation-batch-size",)
+
+
+@case("flag --batch-size larger than the 200 training images")
+def _(tmp):
+    data = mnist_folder(tmp / "d", train=220, test=20)
+    return (*mnist_run(data, tmp / "out", "--batch-size", "100000", "--validation-size", "20"),
+            ("--batch-size 100000", "200 examples", str(data)))
+
+
+@case("flag --validation-size leaves no training image")
+def _(tmp):
+    data = mnist_folder(tmp / "d", train=30)
+    return (*mnist_run(data, tmp / "out", "--validation-size", "30"),
+            ("--validation-size 30", "train-images-idx3-ubyte.gz"))
+
+
+# --- MNIST idx files
+
+@case("idx train labels of 200")
+def _(tmp):
+    data = mnist_folder(tmp / "d", train_labels=idx_bytes(np.full(60, 200), compress=True))
+    return (*mnist_run(data, tmp / "out"), ("train-labels-idx1-ubyte.gz", "200"))
+
+
+@case("idx test labels of 200 (a few)")
+def _(tmp):
+    labels = np.zeros(20, np.uint8)
+    labels[[3, 17]] = 200
+    data = mnist_folder(tmp / "d", test_labels=idx_bytes(labels))
+    return (*mnist_run(data, tmp / "out"), ("t10k-labels-idx1-ubyte.gz", "2 label(s)"))
+
+
+@case("idx header 2^31 x 2^31 x 4 without payload")
+def _(tmp):
+    header = struct.pack(">I", 0x0803) + struct.pack(">3I", 2 ** 31, 2 ** 31, 4)
+    data = mnist_folder(tmp / "d", train_images=header)
+    return (*mnist_run(data, tmp / "out"), ("train-images-idx3-ubyte.gz", str(2 ** 64)))
+
+
+@case("idx empty test split")
+def _(tmp):
+    data = mnist_folder(tmp / "d", test_images=idx_bytes(np.zeros((0, 28, 28))),
+                        test_labels=idx_bytes(np.zeros(0)))
+    return (*mnist_run(data, tmp / "out"), ("t10k-images-idx3-ubyte.gz", "no images"))
+
+
+@case("idx three of the four files missing")
+def _(tmp):
+    data = mnist_folder(tmp / "d", train_labels=None, test_images=None, test_labels=None)
+    return (*mnist_run(data, tmp / "out"),
+            ("3 of the 4", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"))
+
+
+@case("idx corrupt deflate stream in a .gz")
+def _(tmp):
+    rng = np.random.default_rng(5)
+    raw = idx_bytes(rng.integers(0, 256, (60, 28, 28)), compress=True)
+    data = mnist_folder(tmp / "d", train_images=raw)
+    corrupt_middle(data / "train-images-idx3-ubyte.gz")
+    return (*mnist_run(data, tmp / "out"), ("train-images-idx3-ubyte.gz", "damaged gzip"))
+
+
+@case("idx .gz that inflates far beyond its header (bomb)")
+def _(tmp):
+    header = struct.pack(">I", 0x0803) + struct.pack(">3I", 60, 28, 28)
+    data = mnist_folder(tmp / "d", train_images=gzip.compress(header + bytes(20 << 20), compresslevel=1))
+    return (*mnist_run(data, tmp / "out"), ("train-images-idx3-ubyte.gz", "more than 47040"))
+
+
+@case("idx truncated payload")
+def _(tmp):
+    data = mnist_folder(tmp / "d", test_images=idx_bytes(np.zeros((20, 28, 28)))[:-100])
+    return (*mnist_run(data, tmp / "out"), ("t10k-images-idx3-ubyte.gz", "truncated"))
+
+
+@case("idx images and labels swapped")
+def _(tmp):
+    data = mnist_folder(tmp / "d", train_images=idx_bytes(np.zeros(60)))
+    return (*mnist_run(data, tmp / "out"), ("train-images-idx3-ubyte.gz", "swapped"))
+
+
+@case("idx image and label counts differ")
+def _(tmp):
+    data = mnist_folder(tmp / "d", test_labels=idx_bytes(np.zeros(19)))
+    return (*mnist_run(data, tmp / "out"), ("t10k-images-idx3-ubyte.gz", "19 labels"))
+
+
+@case("idx images not 28x28")
+def _(tmp):
+    data = mnist_folder(tmp / "d", test_images=idx_bytes(np.zeros((20, 32, 32))))
+    return (*mnist_run(data, tmp / "out"), ("t10k-images-idx3-ubyte.gz", "not 28x28"))
+
+
+# --- CIFAR-10 binary batches
+
+@case("cifar binary: a few training labels of 200")
+def _(tmp):
+    def edit(name, records):
+        if name == "data_batch_3":
+            records[[2, 7], 0] = 200
+    data = cifar_binary_folder(tmp / "d", edit=edit)
+    return (*cifar_run(data, tmp / "out"), ("data_batch_3.bin", "2 label(s)"))
+
+
+@case("cifar binary: 3073 records of 3074 bytes")
+def _(tmp):
+    def edit(name, records):
+        if name == "data_batch_1":
+            return noise_bytes(3073 * 3074)
+    data = cifar_binary_folder(tmp / "d", edit=edit)
+    return (*cifar_run(data, tmp / "out"), ("data_batch_1.bin", "outside 0..9"))
+
+
+@case("cifar binary: truncated test batch")
+def _(tmp):
+    def edit(name, records):
+        if name == "test_batch":
+            return records.tobytes()[:-10]
+    data = cifar_binary_folder(tmp / "d", edit=edit)
+    return (*cifar_run(data, tmp / "out"), ("test_batch.bin", "3073-byte"))
+
+
+@case("cifar binary: training batches missing")
+def _(tmp):
+    data = cifar_binary_folder(tmp / "d")
+    for name in ("data_batch_2.bin", "data_batch_4.bin"):
+        (data / c10.BINARY_FOLDER / name).unlink()
+    return (*cifar_run(data, tmp / "out"), (c10.BINARY_FOLDER, "data_batch_2.bin, data_batch_4.bin"))
+
+
+@case("cifar binary: partial folder next to an archive")
+def _(tmp):
+    data = cifar_binary_folder(tmp / "d")
+    (data / c10.BINARY_FOLDER / "test_batch.bin").unlink()
+    tar_archive(data / "cifar-10-binary.tar.gz", [])
+    return (*cifar_run(data, tmp / "out"), (c10.BINARY_FOLDER, "test_batch.bin", "cifar-10-binary.tar.gz"))
+
+
+@case("cifar binary: corrupt archive")
+def _(tmp):
+    (tmp / "d").mkdir()
+    corrupt_middle(tar_archive(tmp / "d" / "cifar-10-binary.tar.gz", [("top/big", "file", noise_bytes(60000))]))
+    return (*cifar_run(tmp / "d", tmp / "out"), ("cifar-10-binary.tar.gz",))
+
+
+# --- CIFAR-10 python batches (retrain_inception.py prepare)
+
+@case("cifar python: labels of 200")
+def _(tmp):
+    def edit(name, batch):
+        if name == "data_batch_2":
+            batch[b"labels"][1] = 200
+    return (*prepare_run(cifar_python_folder(tmp / "d", edit=edit), tmp / "out"), ("data_batch_2", "200"))
+
+
+@case("cifar python: file name with a NUL byte")
+def _(tmp):
+    def edit(name, batch):
+        if name == "test_batch":
+            batch[b"filenames"][0] = b"evil\x00.png"
+    return (*prepare_run(cifar_python_folder(tmp / "d", edit=edit), tmp / "out"), ("test_batch", "NUL"))
+
+
+@case("cifar python: file name of 300 characters")
+def _(tmp):
+    def edit(name, batch):
+        if name == "data_batch_1":
+            batch[b"filenames"][2] = b"x" * 300 + b".png"
+    return (*prepare_run(cifar_python_folder(tmp / "d", edit=edit), tmp / "out"), ("data_batch_1", "longer than"))
+
+
+class _Exploit:
+    def __reduce__(self):
+        import os
+        return (os.system, ("touch pwned",))
+
+
+@case("cifar python: pickle that runs code")
+def _(tmp):
+    def edit(name, batch):
+        if name == "data_batch_4":
+            return pickle.dumps({b"data": _Exploit()}, protocol=2)
+    return (*prepare_run(cifar_python_folder(tmp / "d", edit=edit), tmp / "out"), ("data_batch_4", "refusing"))
+
+
+@case("cifar python: pickle of something else")
+def _(tmp):
+    def edit(name, batch):
+        if name == "data_batch_5":
+            return pickle.dumps([1, 2, 3], protocol=2)
+    return (*prepare_run(cifar_python_folder(tmp / "d", edit=edit), tmp / "out"), ("data_batch_5", "list"))
+
+
+# --- archives (the extraction every download goes through)
+
+for _name, _members in (("'..' member", [("top/../../evil.txt", "file")]),
+                        ("absolute member", [("/tmp/evil.txt", "file")]),
+                        ("symlink member", [("top/link", "symlink", "/etc/passwd")]),
+                        ("hard link member", [("top/hard", "hardlink", "top/ok.txt")]),
+                        ("character device member", [("top/dev", "chardev")]),
+                        ("fifo member", [("top/fifo", "fifo")])):
+    def _build(tmp, members=_members):
+        archive = tar_archive(tmp / "a.tar.gz", members)
+        return loader(extract_archive, archive, tmp / "out"), None, ("a.tar.gz", members[0][0])
+    case(f"tar {_name}")(_build)
+
+
+@case("zip '..' member")
+def _(tmp):
+    archive = zip_archive(tmp / "inception5h.zip", [("../evil.txt", 0o100644, "evil")])
+    return loader(extract_archive, archive, tmp / "out"), None, ("inception5h.zip", "../evil.txt")
+
+
+@case("zip symlink member")
+def _(tmp):
+    archive = zip_archive(tmp / "inception5h.zip", [("top/link", 0o120777, "/etc/passwd")])
+    return loader(extract_archive, archive, tmp / "out"), None, ("inception5h.zip", "top/link")
+
+
+@case("zip corrupt deflate stream")
+def _(tmp):
+    archive = corrupt_middle(zip_archive(tmp / "inception5h.zip", [("top/g.pb", 0o100644, noise_bytes(20000) * 3)]))
+    return loader(extract_archive, archive, tmp / "out"), None, ("inception5h.zip", "not a readable archive")
+
+
+@case("tar.gz corrupt deflate stream")
+def _(tmp):
+    archive = corrupt_middle(tar_archive(tmp / "a.tgz", [("top/big", "file", noise_bytes(60000))]))
+    return loader(extract_archive, archive, tmp / "out"), None, ("a.tgz", "not a readable archive")
+
+
+@case("tar.gz truncated")
+def _(tmp):
+    archive = tar_archive(tmp / "a.tgz", [("top/big", "file", noise_bytes(60000))])
+    archive.write_bytes(archive.read_bytes()[:30000])
+    return loader(extract_archive, archive, tmp / "out"), None, ("a.tgz", "not a readable archive")
+
+
+# ---------------------------------------------------------------------------------------------
+# Running a case
+
+
+def _snapshot(root):
+    return {p.relative_to(root): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file() or p.is_symlink()}
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_bad_input_is_one_clear_line_and_changes_nothing(name, tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # a stray relative write (or an exploit's "touch") would land here
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    folder = tmp_path / "case"
+    folder.mkdir()
+    main, argv, fragments = CASES[name](folder)
+    before = _snapshot(tmp_path)
+    capsys.readouterr()
+    try:
+        status = main(argv)
+    except SystemExit as exc:
+        status = exc.code
+    out, err = capsys.readouterr()
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert status == 2, (status, out, err)
+    assert "Traceback" not in out + err
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    for fragment in fragments:
+        assert fragment in lines[0], (fragment, lines[0])
+    after = _snapshot(tmp_path)
+    assert after == before, f"files changed: {set(after.items()) ^ set(before.items())}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Inputs that must work
+
+
+@pytest.mark.parametrize("native", [True, False], ids=["tarfile data filter", "same rules written out"])
+def test_tar_extraction_drops_special_bits_and_the_archives_owner(tmp_path, monkeypatch, native):
+    import os
+
+    from cnn_cookbook.datasets import download
+
+    if native and not download.HAS_DATA_FILTER:
+        pytest.skip("this Python's tarfile has no extraction filters")
+    monkeypatch.setattr(download, "HAS_DATA_FILTER", native)
+    # mode in the archive -> the mode PEP 706's "data" filter gives it
+    modes = {"setuid": (0o4755, 0o755), "setgid_world_write": (0o6777, 0o755), "world_write": (0o666, 0o644),
+             "no_bits": (0o000, 0o600), "owner_only": (0o700, 0o700), "group_x_only": (0o2750, 0o750),
+             "sticky": (0o1644, 0o644)}
+    archive = tmp_path / "a.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        info = tarfile.TarInfo("top")
+        info.type, info.mode, info.uid, info.gid = tarfile.DIRTYPE, 0o7777, 1234, 1234
+        tar.addfile(info)
+        for name, (mode, _) in modes.items():
+            info = tarfile.TarInfo(f"top/{name}")
+            info.size, info.mode, info.uid, info.gid, info.uname = 1, mode, 1234, 1234, "nobody-here"
+            tar.addfile(info, io.BytesIO(b"x"))
+    target = extract_archive(archive, tmp_path / "out")
+    for name, (_, expected) in modes.items():
+        stat = (target / "top" / name).stat()
+        assert oct(stat.st_mode & 0o7777) == oct(expected), name
+        assert (stat.st_uid, stat.st_gid) == (os.getuid(), os.getgid()), name
+    folder = (target / "top").stat()
+    assert not folder.st_mode & 0o7022 and folder.st_uid == os.getuid()
+
+
+def test_stale_scratch_folder_does_not_spoil_a_good_archive(tmp_path, monkeypatch):
+    from cnn_cookbook.datasets import download
+
+    data = cifar_binary_folder(tmp_path / "src")
+    (tmp_path / "d").mkdir()
+    archive = tmp_path / "d" / "cifar-10-binary.tar.gz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(data / c10.BINARY_FOLDER, arcname=c10.BINARY_FOLDER)
+    stale = tmp_path / "d" / f".{c10.BINARY_FOLDER}.extracted" / c10.BINARY_FOLDER
+    stale.mkdir(parents=True)
+    (stale / "data_batch_1.bin").write_bytes(b"half")  # left by an interrupted run
+    # this archive stands in for the published one: its hash is the expected one here
+    monkeypatch.setitem(download.REMOTE_FILES, "cifar10/binary", download.RemoteFile(
+        archive.name, ("http://127.0.0.1:9/none",), sha256=download.file_sha256(archive)))
+    folder, name = c10.find_cifar10("cifar10", tmp_path / "d", announce=None)
+    assert name == "cifar10" and folder == tmp_path / "d" / c10.BINARY_FOLDER
+    assert c10.read_binary_split(folder, "test")[1].shape == (10,)
+    assert not (tmp_path / "d" / f".{c10.BINARY_FOLDER}.extracted").exists()
+
+
+def test_cifar_files_are_found_in_the_cifar10_subfolder_data_readme_names(tmp_path):
+    cifar_binary_folder(tmp_path / "data" / "cifar10")
+    folder, name = c10.find_cifar10("cifar10", tmp_path / "data", announce=None)
+    assert folder == tmp_path / "data" / "cifar10" / c10.BINARY_FOLDER and name == "cifar10"
+
+
+@pytest.mark.parametrize("style", ["gz", "raw", "dotted", "dotted-gz"])
+def test_both_mnist_file_name_styles_gzipped_or_not(tmp_path, style):
+    from cnn_cookbook.datasets.mnist import load_mnist
+
+    data = load_mnist("idx", mnist_folder(tmp_path, train=40, test=7, names=style))
+    assert (len(data.train), len(data.validation), len(data.test)) == (36, 4, 7)
+
+
+def test_a_small_own_mnist_set_trains_and_is_evaluated_on_its_whole_test_split(tmp_path, capsys):
+    import json
+
+    from cnn_cookbook.datasets.mnist import default_validation_size
+
+    data = mnist_folder(tmp_path / "own", train=300, test=111, names="dotted")
+    recipe("mnist_cnn").main(["--dataset", "idx", "--data-dir", str(data), "--output-dir", str(tmp_path / "out"),
+                              "--steps", "3", "--model", "linear", "--no-progress"])
+    printed = capsys.readouterr().out
+    held_out = default_validation_size(300)
+    assert held_out == 30 and f"{300 - held_out} train, {held_out} validation, 111 test" in printed
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert metrics["test_examples"] == 111 and metrics["dataset"] == f"idx:{data}"
+    recipe("mnist_cnn").main(["--dataset", "idx", "--data-dir", str(data), "--output-dir", str(tmp_path / "out2"),
+                              "--steps", "1", "--model", "linear", "--no-progress", "--validation-size", "100"])
+    assert "200 train, 100 validation" in capsys.readouterr().out

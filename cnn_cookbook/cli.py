@@ -17,10 +17,25 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescript
 
 
 class ArgumentParser(argparse.ArgumentParser):
-    """argparse, with a bad flag reported like every other user error: one ``error:`` line."""
+    """argparse, with a bad flag reported like every other user error (one ``error:`` line),
+    and ``--accept-checksum-mismatch`` wherever there is a ``--download`` flag."""
 
     def error(self, message):
         self.exit(2, f"error: {self.prog}: {message} (see --help)\n")
+
+    def parse_known_args(self, args=None, namespace=None):
+        options = {o for action in self._actions for o in action.option_strings}
+        if "--download" in options and "--accept-checksum-mismatch" not in options:
+            self.add_argument("--accept-checksum-mismatch", action="store_true",
+                              help="use an external file placed by hand even though its hash differs "
+                                   "from the published one (recorded in metrics.json)")
+        parsed, extra = super().parse_known_args(args, namespace)
+        from cnn_cookbook.datasets import download
+
+        # one recipe run per parse: the setting and the record of accepted files start afresh
+        download.accept_checksum_mismatch = bool(getattr(parsed, "accept_checksum_mismatch", False))
+        del download.ACCEPTED_MISMATCHES[:]
+        return parsed, extra
 
 
 def parser(description, **kwargs):
@@ -158,6 +173,10 @@ def write_outputs(output_dir, metrics, history=None, figures=None, show=False):
 
     if figures:
         finish(figures, output_dir, show=show)
+    from cnn_cookbook.datasets import download
+
+    if download.ACCEPTED_MISMATCHES:  # files used although their hash differs (--accept-checksum-mismatch)
+        metrics = dict(metrics, checksum_mismatch_accepted=list(download.ACCEPTED_MISMATCHES))
     if history is not None:
         write_json(f"{output_dir}/history.json", history.to_dict() if hasattr(history, "to_dict") else history)
     return write_json(f"{output_dir}/metrics.json", metrics)

@@ -106,6 +106,7 @@ def main(argv=None):
     from tqdm import tqdm
 
     from cnn_cookbook import stylenet
+    from cnn_cookbook.datasets.download import ACCEPTED_MISMATCHES
     from cnn_cookbook.fileio import ensure_dir, save_image, write_json
     from cnn_cookbook.tf1 import new_session, seed_everything, tf
 
@@ -158,6 +159,7 @@ def main(argv=None):
         "seconds_total": time.perf_counter() - started,
         "output": str(output) if output.exists() else None,
         "diverged": bool(history and result is not None and result.diverged), "history": history,
+        "checksum_mismatch_accepted": list(ACCEPTED_MISMATCHES),
     }
     write_json(output_dir / "metrics.json", metrics)
     if metrics["diverged"]:

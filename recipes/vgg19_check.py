@@ -32,7 +32,7 @@ def parse_args(argv):
 @cli.main_wrapper
 def main(argv=None):
     args = parse_args(argv)
-    from cnn_cookbook.datasets.download import fetch
+    from cnn_cookbook.datasets.download import ACCEPTED_MISMATCHES, fetch
     from cnn_cookbook.fileio import ensure_dir, write_json
     from cnn_cookbook.nets.vgg19 import center_crop_resize, load_vgg19_mat, top_classes
     from cnn_cookbook.paths import models_root
@@ -58,7 +58,8 @@ def main(argv=None):
         print(f"{rank}. {probability:7.2%}  {name}")
     output_dir = ensure_dir(args.output_dir)
     write_json(output_dir / "metrics.json", {"network_file": str(path), "image": args.image,
-                                             "top": [{"class": n, "probability": p} for n, p in top]})
+                                             "top": [{"class": n, "probability": p} for n, p in top],
+                                             "checksum_mismatch_accepted": list(ACCEPTED_MISMATCHES)})
     return 0
 
 

@@ -446,6 +446,145 @@ def _(tmp):
     return loader(extract_archive, archive, tmp / "out"), None, ("a.tgz", "not a readable archive")
 
 
+# --- downloads, against a server on 127.0.0.1 in this process (CNN_COOKBOOK_MIRROR puts it first)
+
+PAYLOAD = noise_bytes(50000, seed=9)
+
+
+class _Server:
+    """Serves /<behaviour>/<file name>: good, wrong, truncated, hang, trickle, endless, missing."""
+
+    def __init__(self):
+        import http.server
+        import threading
+
+        release = self.release = threading.Event()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def do_GET(self):
+                import time
+
+                behaviour = self.path.strip("/").split("/")[0]
+                if behaviour == "hang":
+                    release.wait(20)
+                    return
+                if behaviour == "missing":
+                    self.send_error(404)
+                    return
+                body = PAYLOAD[::-1] if behaviour == "wrong" else PAYLOAD
+                self.send_response(200)
+                if behaviour != "endless":
+                    self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                try:
+                    if behaviour == "truncated":
+                        self.wfile.write(body[:len(body) // 3])
+                    elif behaviour == "trickle":
+                        for byte in body[:100]:
+                            if release.is_set():
+                                break
+                            self.wfile.write(bytes([byte]))
+                            self.wfile.flush()
+                            time.sleep(0.1)
+                    elif behaviour == "endless":
+                        while not release.is_set():
+                            self.wfile.write(bytes(1 << 16))
+                    else:
+                        self.wfile.write(body)
+                except OSError:
+                    pass  # the client gave up: that is the point of these behaviours
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+
+    def close(self):
+        self.release.set()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+_SERVER = []
+
+
+def server():
+    if not _SERVER:
+        _SERVER.append(_Server())
+    return _SERVER[0]
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _stop_server():
+    yield
+    if _SERVER:
+        _SERVER.pop().close()
+
+
+def closed_port_url():
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return f"http://127.0.0.1:{s.getsockname()[1]}"
+
+
+def download_run(tmp, *behaviours, deadline=1.5):
+    """fetch() of file.bin with the user's mirrors ``behaviours`` first, then a refused URL."""
+    import os
+
+    from cnn_cookbook.datasets import download
+
+    remote = download.RemoteFile("file.bin", (closed_port_url() + "/file.bin",),
+                                 sha256=hashlib.sha256(PAYLOAD).hexdigest(), size=len(PAYLOAD))
+
+    def run():
+        saved = os.environ.get(download.MIRROR_ENV), download.TIMEOUT_SECONDS
+        os.environ[download.MIRROR_ENV] = " ".join(f"{server().url}/{b}" for b in behaviours)
+        download.TIMEOUT_SECONDS = 0.5
+        try:
+            return download.fetch(remote, tmp / "data", download=True, progressbar=False, deadline=deadline)
+        finally:
+            if saved[0] is None:
+                del os.environ[download.MIRROR_ENV]
+            else:
+                os.environ[download.MIRROR_ENV] = saved[0]
+            download.TIMEOUT_SECONDS = saved[1]
+    return cli.main_wrapper(lambda argv: run()), None
+
+
+for _behaviours, _fragments in ((("wrong",), ("file.bin", "checksum mismatch", "does not match")),
+                                (("wrong", "wrong"), ("file.bin", "does not match")),
+                                (("truncated",), ("file.bin", "closed after 16666 of 50000 bytes"))
+                                , (("hang",), ("file.bin", "no data for 0.5 s")),
+                                (("trickle",), ("file.bin", "not finished after 2 s")),
+                                (("endless",), ("file.bin", "more than the 50000 bytes")),
+                                (("missing",), ("file.bin", "HTTP 404")), ((), ("file.bin", "refused"))):
+    def _build(tmp, behaviours=_behaviours, fragments=_fragments):
+        return (*download_run(tmp, *behaviours), fragments)
+    case(f"download: {' then '.join(_behaviours) or 'refused connection'}")(_build)
+
+
+@case("download: a hand-placed archive that is not the published one")
+def _(tmp):
+    (tmp / "d").mkdir()
+    archive = tar_archive(tmp / "d" / "cifar-10-binary.tar.gz", [])
+    actual = hashlib.sha256(archive.read_bytes()).hexdigest()
+    return (*cifar_run(tmp / "d", tmp / "out"), ("cifar-10-binary.tar.gz", "expected sha256 c4a38c50", actual,
+                                                  "--accept-checksum-mismatch"))
+
+
+@case("download: hand-placed MNIST files that are not the published ones")
+def _(tmp):
+    data = mnist_folder(tmp / "d")
+    main, argv = mnist_run(data, tmp / "out")
+    argv[argv.index("idx")] = "mnist"
+    return main, argv, ("train-images-idx3-ubyte.gz", "expected sha256 440fcabf")
+
+
 # ---------------------------------------------------------------------------------------------
 # Running a case
 
@@ -564,3 +703,65 @@ def test_a_small_own_mnist_set_trains_and_is_evaluated_on_its_whole_test_split(t
     recipe("mnist_cnn").main(["--dataset", "idx", "--data-dir", str(data), "--output-dir", str(tmp_path / "out2"),
                               "--steps", "1", "--model", "linear", "--no-progress", "--validation-size", "100"])
     assert "200 train, 100 validation" in capsys.readouterr().out
+
+
+def test_the_next_mirror_is_tried_after_a_checksum_mismatch(tmp_path, monkeypatch):
+    from cnn_cookbook.datasets import download
+
+    remote = download.RemoteFile("file.bin", (f"{server().url}/good/file.bin",),
+                                 sha256=hashlib.sha256(PAYLOAD).hexdigest())
+    monkeypatch.setenv(download.MIRROR_ENV, f"{server().url}/wrong")  # the user's own mirror, first
+    assert download.mirror_urls(remote)[0] == f"{server().url}/wrong/file.bin"
+    path = download.fetch(remote, tmp_path, download=True, progressbar=False, deadline=5)
+    assert path.read_bytes() == PAYLOAD and sorted(p.name for p in tmp_path.iterdir()) == ["file.bin"]
+
+
+def test_an_offline_cache_serves_as_mirror(tmp_path, monkeypatch):
+    from cnn_cookbook.datasets import download
+
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / "file.bin").write_bytes(PAYLOAD)
+    remote = download.RemoteFile("file.bin", (closed_port_url() + "/file.bin",),
+                                 sha256=hashlib.sha256(PAYLOAD).hexdigest())
+    monkeypatch.setenv(download.MIRROR_ENV, (tmp_path / "cache").as_uri())
+    assert download.fetch(remote, tmp_path / "data", download=True, progressbar=False).read_bytes() == PAYLOAD
+
+
+def test_sigterm_during_a_download_leaves_no_temp_file(tmp_path):
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    data = tmp_path / "data"
+    script = ("import sys; from cnn_cookbook import cli; from cnn_cookbook.datasets import download\n"
+              "remote = download.RemoteFile('file.bin', (sys.argv[1],))\n"
+              "cli.main_wrapper(lambda argv: download.fetch(remote, sys.argv[2], download=True, "
+              "progressbar=False, deadline=60))()\n")
+    proc = subprocess.Popen([sys.executable, "-c", script, f"{server().url}/trickle/file.bin", str(data)],
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        began = time.monotonic()
+        while not (data.is_dir() and any(data.iterdir())) and time.monotonic() - began < 30:
+            time.sleep(0.05)
+        assert any(p.name.endswith(".part") for p in data.iterdir())  # the download is under way
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130 and "Traceback" not in err, err
+    assert list(data.iterdir()) == []
+
+
+def test_a_knowingly_different_file_is_used_and_recorded(tmp_path, capsys):
+    import json
+
+    data = mnist_folder(tmp_path / "d")
+    main, argv = mnist_run(data, tmp_path / "out", "--model", "linear", "--batch-size", "10", "--accept-checksum-mismatch")
+    argv[argv.index("idx")] = "mnist"
+    main(argv)
+    accepted = json.loads((tmp_path / "out" / "metrics.json").read_text())["checksum_mismatch_accepted"]
+    assert sorted(Path(a["file"]).name for a in accepted) == sorted(
+        ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
+         "t10k-labels-idx1-ubyte.gz"])
+    assert all(a["expected"] != a["actual"] for a in accepted)

@@ -90,7 +90,10 @@ def test_layer_listing_channel_counts_and_lookup(dream_setup):
         network.check_channel("mixed4d_3x3_bottleneck_pre_relu", 10)
 
 
-def test_find_inception5h_extracts_the_zip_once(tmp_path, stand_in):
+def test_find_inception5h_extracts_the_zip_once(tmp_path, stand_in, monkeypatch):
+    from cnn_cookbook.datasets import download
+
+    monkeypatch.setattr(download, "accept_checksum_mismatch", True)  # a hand-made zip, not the published one
     with pytest.raises(MissingFileError, match="--download"):
         inception5h.find_inception5h(tmp_path)
     with zipfile.ZipFile(tmp_path / "inception5h.zip", "w") as zf:

@@ -2,7 +2,7 @@
 
 No TensorFlow here (the graph pipelines are in :mod:`cnn_cookbook.datasets.cifar10_pipeline`).
 
-Formats (../shared/reference/formats.md):
+Formats:
 
 - binary: ``cifar-10-batches-bin/data_batch_{1..5}.bin`` and ``test_batch.bin``; each record is
   one label byte (0..9) and 3072 pixel bytes, the red, green and blue 32x32 planes (CHW order).

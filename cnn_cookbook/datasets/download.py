@@ -1,27 +1,31 @@
 """One mechanism for every external file: find it locally or download it, verified.
 
-Downloads go through `pooch` (HTTP with a progress bar, written to a temp file and moved into
-place only after the hash matched).  Every file the recipes use is listed in :data:`REMOTE_FILES`
-with its mirrors and published hash (../shared/reference/downloads.md).  Where no hash has been
+Downloads are streamed by the standard library (a progress bar, an overall deadline and a size
+cap per file, a temp file moved into place only after the hash matched, the next mirror tried on
+any failure, a user's own mirror first: :data:`MIRROR_ENV`).  Every file the recipes use is listed in :data:`REMOTE_FILES`
+with its mirrors and published hash.  Where no hash has been
 published, the first download records its SHA-256 beside the file (``<name>.sha256``, trust on
 first use) and later downloads must match it.
 
-Archives are unpacked by :func:`extract_archive`, which refuses absolute paths, ``..`` members,
-links and device files, and unpacks into a temp folder that is renamed only when complete.
+Archives are unpacked by :func:`extract_archive` under the rules of tarfile's "data" filter
+(PEP 706), into a temp folder that is renamed only when complete.
 """
 
+import contextlib
 import hashlib
-import logging
 import os
 import shutil
+import signal
 import tarfile
+import threading
+import time
 import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 from cnn_cookbook.errors import ChecksumError, CookbookError, DataFormatError, MissingFileError
-from cnn_cookbook.fileio import atomic_dir, ensure_dir
+from cnn_cookbook.fileio import atomic_dir, atomic_path, ensure_dir
 
 #: seconds to wait for a connection or a stalled read; offline machines get an answer fast.
 TIMEOUT_SECONDS = 5
@@ -129,12 +133,37 @@ def remote_file(key):
         raise CookbookError(f"unknown external file {key!r}; known: {', '.join(sorted(REMOTE_FILES))}") from None
 
 
+#: environment variable with the user's own mirror(s): base URLs (``https://``, ``http://`` or
+#: ``file://`` for an offline cache), separated by spaces or commas, tried before the published
+#: ones; the file's own name is appended to each.
+MIRROR_ENV = "CNN_COOKBOOK_MIRROR"
+#: the slowest transfer rate a download may average before it is given up (bytes/s), which sets
+#: each file's overall deadline from its size; a file of unknown size gets UNKNOWN_SIZE_DEADLINE
+MIN_BYTES_PER_SECOND = 50_000
+MIN_DEADLINE_SECONDS = 120
+UNKNOWN_SIZE_DEADLINE = 3600
+#: size cap for a file whose size has not been published (the largest such file is ~550 MB)
+UNKNOWN_SIZE_CAP = 2 << 30
+
+#: set by ``--accept-checksum-mismatch`` (see :func:`cnn_cookbook.cli.ArgumentParser`): a file
+#: placed by hand whose hash differs from the published one is used, and listed in
+#: :data:`ACCEPTED_MISMATCHES` (recipes record that list in metrics.json)
+accept_checksum_mismatch = False
+ACCEPTED_MISMATCHES = []
+
+
+def mirror_urls(remote):
+    """The URLs to try for ``remote``, in order: the user's mirrors (:data:`MIRROR_ENV`) first."""
+    bases = os.environ.get(MIRROR_ENV, "").replace(",", " ").split()
+    return tuple(f"{base.rstrip('/')}/{remote.filename}" for base in bases) + tuple(remote.urls)
+
+
 def missing_file_message(remote, path, tried=()):
     lines = [f"{remote.filename} is not at {path}"]
     if tried:
         lines.append("download failed: " + "; ".join(f"{url} ({why})" for url, why in tried))
     else:
-        lines.append("run with --download to fetch it from " + " or ".join(remote.urls))
+        lines.append("run with --download to fetch it from " + " or ".join(mirror_urls(remote)))
     lines.append(f"or place the file by hand at {Path(path).resolve()}")
     if remote.note:
         lines.append(remote.note)
@@ -142,7 +171,11 @@ def missing_file_message(remote, path, tried=()):
 
 
 def file_sha256(path, chunk=1 << 20):
-    digest = hashlib.sha256()
+    return file_hash(path, "sha256", chunk)
+
+
+def file_hash(path, algorithm, chunk=1 << 20):
+    digest = hashlib.new(algorithm)
     with open(path, "rb") as handle:
         for block in iter(lambda: handle.read(chunk), b""):
             digest.update(block)
@@ -156,54 +189,172 @@ def _tofu_hash(path):
     return None
 
 
-def _download_one(url, path, known_hash, progressbar):
-    import pooch
-    import requests
+class _Failed(Exception):
+    """One mirror did not deliver a good file; ``checksum`` tells a wrong file from no file."""
 
-    downloader = pooch.HTTPDownloader(progressbar=progressbar, timeout=TIMEOUT_SECONDS)
-    pooch.get_logger().setLevel(logging.WARNING)  # the progress bar says enough
+    def __init__(self, reason, checksum=False):
+        super().__init__(reason)
+        self.checksum = checksum
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """While downloading, SIGTERM raises KeyboardInterrupt as Ctrl-C does, so the temp file is
+    removed on the way out instead of being left in the data folder by a killed process."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
     try:
-        pooch.retrieve(url, known_hash=known_hash, fname=path.name, path=path.parent,
-                       downloader=downloader)
-    except ValueError as exc:
-        if "hash" in str(exc).lower():
-            raise ChecksumError(
-                f"{path.name} from {url} does not match its published checksum ({known_hash}); "
-                "the partial download was discarded, nothing was written; try again later or "
-                f"place a good copy at {path.resolve()}") from None
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _limits(remote, deadline, max_bytes):
+    if deadline is None:
+        deadline = (max(MIN_DEADLINE_SECONDS, remote.size / MIN_BYTES_PER_SECOND) if remote.size
+                    else UNKNOWN_SIZE_DEADLINE)
+    if max_bytes is None:
+        max_bytes = remote.size or UNKNOWN_SIZE_CAP
+    return deadline, max_bytes
+
+
+def _download_one(url, tmp, known_hash, progressbar, deadline, max_bytes):
+    """Stream ``url`` into ``tmp`` within ``deadline`` seconds and ``max_bytes``; check the hash.
+
+    Each read returns as soon as any bytes arrive (``read1``), so a server that trickles a byte
+    at a time is stopped by the overall deadline, not only one that stalls for TIMEOUT_SECONDS.
+    """
+    import http.client
+    import socket
+    import urllib.error
+    import urllib.request
+
+    from tqdm.auto import tqdm
+
+    algorithm, expected = known_hash.split(":", 1) if known_hash else ("sha256", None)
+    digest = hashlib.new(algorithm)
+    started = time.monotonic()
+    received = 0
+    try:
+        with urllib.request.urlopen(url, timeout=TIMEOUT_SECONDS) as response:
+            length = response.headers.get("Content-Length")
+            length = int(length) if length and length.isdigit() else None
+            if length is not None and length > max_bytes:
+                raise _Failed(f"the server announces {length} bytes, more than the {max_bytes} expected")
+            with open(tmp, "wb") as sink, tqdm(total=length, unit="B", unit_scale=True, desc=tmp.name,
+                                               disable=not progressbar, leave=False) as bar:
+                while True:
+                    if time.monotonic() - started > deadline:
+                        raise _Failed(f"not finished after {deadline:.0f} s ({received} bytes received)")
+                    block = response.read1(1 << 16)
+                    if not block:
+                        break
+                    received += len(block)
+                    if received > max_bytes:
+                        raise _Failed(f"more than the {max_bytes} bytes expected")
+                    digest.update(block)
+                    sink.write(block)
+                    bar.update(len(block))
+    except _Failed:
         raise
-    except requests.exceptions.RequestException as exc:
-        return type(exc).__name__
-    except OSError as exc:
-        return exc.strerror or type(exc).__name__
-    return None
+    except urllib.error.HTTPError as exc:
+        raise _Failed(f"HTTP {exc.code} {exc.reason}") from None
+    except urllib.error.URLError as exc:
+        reason = exc.reason
+        raise _Failed(getattr(reason, "strerror", None) or str(reason)) from None
+    except (socket.timeout, TimeoutError):
+        raise _Failed(f"no data for {TIMEOUT_SECONDS} s") from None
+    except (http.client.HTTPException, OSError, ValueError) as exc:
+        raise _Failed(getattr(exc, "strerror", None) or type(exc).__name__) from None
+    if length is not None and received != length:
+        raise _Failed(f"the connection closed after {received} of {length} bytes")
+    actual = digest.hexdigest()
+    if expected is not None and actual != expected:
+        raise _Failed(f"checksum mismatch: {algorithm} {actual}, expected {expected}", checksum=True)
+    return actual
 
 
-def fetch(key, directory, download=False, progressbar=True):
+def _verify_placed(remote, path):
+    """Check a file that is already there (placed by hand) against the published hash, once.
+
+    A match is remembered in ``.<name>.verified`` (size, modification time and hash), so the
+    file is hashed again only when it changes.  Files without a published hash are used as they
+    are.  A mismatch is a :class:`ChecksumError` naming both hashes, unless
+    ``--accept-checksum-mismatch`` was given (then the file is used and listed in
+    :data:`ACCEPTED_MISMATCHES`).
+    """
+    if not remote.known_hash:
+        return
+    algorithm, expected = remote.known_hash.split(":", 1)
+    stat = path.stat()
+    stamp = path.with_name(f".{path.name}.verified")
+    seen = f"{stat.st_size} {stat.st_mtime_ns} {algorithm}:{expected}"
+    if stamp.is_file() and stamp.read_text().strip() == seen:
+        return
+    actual = file_hash(path, algorithm)
+    if actual == expected:
+        try:
+            stamp.write_text(seen + "\n")
+        except OSError:
+            pass  # a read-only data folder: the file is simply hashed again next time
+        return
+    if accept_checksum_mismatch:
+        ACCEPTED_MISMATCHES.append({"file": str(path), "expected": f"{algorithm}:{expected}",
+                                    "actual": f"{algorithm}:{actual}"})
+        return
+    raise ChecksumError(f"{path} does not match the published checksum of {remote.filename}: expected "
+                        f"{algorithm} {expected}, got {actual}; delete it and run with --download, or "
+                        "give --accept-checksum-mismatch to use this different file knowingly (it is "
+                        "recorded in metrics.json)")
+
+
+def fetch(key, directory, download=False, progressbar=True, deadline=None, max_bytes=None):
     """Return the path of external file ``key`` in ``directory``, downloading it if asked.
 
-    A file already there is used as it is (users may place files by hand).  Otherwise, with
-    ``download`` false this raises :class:`MissingFileError` naming the exact path and the URLs;
-    with ``download`` true each mirror is tried in turn and the result verified against the
-    published hash (or the trust-on-first-use hash recorded by an earlier download).
+    A file already there (users may place files by hand) is checked against the published hash
+    before its first use (:func:`_verify_placed`).  Otherwise, with ``download`` false this
+    raises :class:`MissingFileError` naming the exact path and the URLs; with ``download`` true
+    each URL of :func:`mirror_urls` is tried in turn, the next one also after a checksum
+    mismatch, each within an overall ``deadline`` (seconds; default from the file's size) and
+    a size cap ``max_bytes`` (default: the published size).  The file is written to a temp file
+    beside its place and moved there only when its hash matched (or, with no published hash,
+    recorded as ``<name>.sha256``: trust on first use).
     """
     remote = remote_file(key) if isinstance(key, str) else key
     directory = Path(directory)
     path = directory / remote.filename
     if path.is_file():
+        _verify_placed(remote, path)
         return path
     if not download:
         raise MissingFileError(missing_file_message(remote, path))
     ensure_dir(directory)
     known_hash = remote.known_hash or _tofu_hash(path)
-    tried = []
-    for url in remote.urls:
-        failure = _download_one(url, path, known_hash, progressbar)
-        if failure is None:
+    deadline, max_bytes = _limits(remote, deadline, max_bytes)
+    tried, mismatched = [], False
+    with _sigterm_as_interrupt():
+        for url in mirror_urls(remote):
+            try:
+                with atomic_path(path) as tmp:
+                    actual = _download_one(url, tmp, known_hash, progressbar, deadline, max_bytes)
+            except _Failed as failure:
+                tried.append((url, str(failure)))
+                mismatched = mismatched or failure.checksum
+                continue
             if known_hash is None:  # nothing published: remember what we got (trust on first use)
-                Path(f"{path}.sha256").write_text(f"{file_sha256(path)}  {remote.filename}\n")
+                Path(f"{path}.sha256").write_text(f"{actual}  {remote.filename}\n")
             return path
-        tried.append((url, failure))
+    if mismatched:
+        raise ChecksumError(f"{remote.filename} does not match its published checksum "
+                            f"({known_hash}) from any mirror; nothing was written: "
+                            + "; ".join(f"{url} ({why})" for url, why in tried)
+                            + f"; try again later or place a good copy at {path.resolve()}")
     raise MissingFileError(missing_file_message(remote, path, tried))
 
 

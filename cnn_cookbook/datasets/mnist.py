@@ -184,7 +184,11 @@ def default_dir(dataset):
 
 def _real(dataset, directory, download_missing):
     directory = Path(directory)
-    missing = [key for key in FILES if key not in _find_files(directory)]
+    found = _find_files(directory)
+    for key, path in found.items():
+        if path.name == FILES[key]:  # the published file (only the .gz files' hashes are known)
+            download.fetch(f"{dataset}/{FILES[key]}", directory)
+    missing = [key for key in FILES if key not in found]
     if missing and not download_missing:
         remotes = [download.remote_file(f"{dataset}/{FILES[key]}") for key in missing]
         bases = sorted({url[:-len(remotes[0].filename)] for url in remotes[0].urls})

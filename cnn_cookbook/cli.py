@@ -17,22 +17,31 @@ class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescript
 
 
 class ArgumentParser(argparse.ArgumentParser):
-    """argparse, with a bad flag reported like every other user error (one ``error:`` line),
-    and ``--accept-checksum-mismatch`` wherever there is a ``--download`` flag."""
+    """argparse, with a bad flag reported like every other user error (one ``error:`` line).
+
+    Two flags every recipe gets without listing them: ``--max-pixels`` (the image size limit
+    of :func:`cnn_cookbook.fileio.read_image`) and, wherever there is a ``--download`` flag,
+    ``--accept-checksum-mismatch`` (:func:`cnn_cookbook.datasets.download.fetch`).
+    """
 
     def error(self, message):
         self.exit(2, f"error: {self.prog}: {message} (see --help)\n")
 
     def parse_known_args(self, args=None, namespace=None):
+        from cnn_cookbook import fileio
+        from cnn_cookbook.datasets import download
+
         options = {o for action in self._actions for o in action.option_strings}
+        if "--max-pixels" not in options:
+            self.add_argument("--max-pixels", type=integer(1, None), default=fileio.DEFAULT_MAX_PIXELS,
+                              help="refuse images with more pixels than this before decoding them")
         if "--download" in options and "--accept-checksum-mismatch" not in options:
             self.add_argument("--accept-checksum-mismatch", action="store_true",
                               help="use an external file placed by hand even though its hash differs "
                                    "from the published one (recorded in metrics.json)")
         parsed, extra = super().parse_known_args(args, namespace)
-        from cnn_cookbook.datasets import download
-
-        # one recipe run per parse: the setting and the record of accepted files start afresh
+        # one recipe run per parse: the settings and the record of accepted files start afresh
+        fileio.MAX_PIXELS = getattr(parsed, "max_pixels", fileio.DEFAULT_MAX_PIXELS)
         download.accept_checksum_mismatch = bool(getattr(parsed, "accept_checksum_mismatch", False))
         del download.ACCEPTED_MISMATCHES[:]
         return parsed, extra

@@ -100,7 +100,13 @@ def start_image(spec, max_size=None, size=224, rng=None):
     """
     if spec == "noise":
         return noise_image(size, size, rng=rng), None
-    return load_image_or_photo(spec, max_size)
+    return load_image_or_photo(spec, max_size, MIN_IMAGE_SIZE,
+                               "DeepDream (inception5h shrinks the image 16 times by its middle layers)")
+
+
+#: the smallest side of a start image: inception5h's middle layers see it 16 times smaller, and
+#: the lower octaves shrink it further
+MIN_IMAGE_SIZE = 32
 
 
 def tile_boxes(height, width, tile_size):

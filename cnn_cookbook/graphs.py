@@ -44,16 +44,52 @@ def load_graph_def(path):
         hint = " (it is a zip archive: extract it first)" if data[:2] == b"PK" else ""
         raise DataFormatError(f"{path} is not a frozen TensorFlow GraphDef{hint}; download it "
                               "again or give the right .pb file")
+    check_graph_def(graph_def, path)
     return graph_def
 
 
-def import_graph_def(graph_def, input_map=None, name="import"):
-    """Import ``graph_def`` into the current default graph under ``name``/ (ops as ``name/<op>``).
+def check_graph_def(graph_def, path):
+    """Refuse a GraphDef that parses but cannot be imported, naming the op or node and ``path``.
+
+    Two things break ``tf.import_graph_def`` after a successful parse: an op this TensorFlow does
+    not have (a graph from a newer release, or with custom ops) and an input naming a node that
+    is not in the graph (a graph cut or edited by hand).  Both are found from the nodes alone,
+    without building anything.
+    """
+    from cnn_cookbook.tf1 import is_registered_op
+
+    missing = {op for op in {node.op for node in graph_def.node} if not is_registered_op(op)}
+    unknown = {}
+    for node in graph_def.node:
+        if node.op in missing:
+            unknown.setdefault(node.op, node.name)
+    if unknown:
+        listed = ", ".join(f"{op} (node {name!r})" for op, name in list(unknown.items())[:3])
+        raise DataFormatError(f"{path} uses op(s) this TensorFlow ({tf.VERSION}) does not have: {listed}; "
+                              "the graph was made for another TensorFlow or needs custom ops")
+    names = {node.name for node in graph_def.node}
+    for node in graph_def.node:
+        for source in node.input:
+            base = source.lstrip("^").split(":")[0]
+            if base not in names:
+                raise DataFormatError(f"{path}: node {node.name!r} takes its input from {source!r}, which "
+                                      "is not in the graph; the file is damaged or was cut: download it again")
+
+
+def import_graph_def(graph_def, input_map=None, name="import", source=None):
+    """Import ``graph_def`` into the current default graph under ``name``/ (ops as ``name/<op>``);
+    ``source`` (the file it came from) is named in the one-line error if the import fails.
 
     Returns the name scope prefix (``"import/"``), so tensors are found as
     ``graph.get_tensor_by_name(prefix + "conv2d0_pre_relu:0")``.
     """
-    tf.import_graph_def(graph_def, input_map=input_map or {}, name=name)
+    try:
+        tf.import_graph_def(graph_def, input_map=input_map or {}, name=name)
+    except (ValueError, KeyError, TypeError, tf.errors.OpError) as exc:
+        # what check_graph_def cannot see: a shape or type clash, an input_map naming no tensor
+        reason = " ".join(str(exc).split())[:300]
+        raise DataFormatError(f"the graph {source or 'given'} cannot be imported ({type(exc).__name__}: "
+                              f"{reason})") from None
     return f"{name}/" if name else ""
 
 

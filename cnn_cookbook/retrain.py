@@ -560,6 +560,10 @@ def retrain_on_folders(image_dir, graph_files, output_dir, bottleneck_dir=None, 
         announce(f"bottlenecks: {stats.cached} from cache, {stats.computed} computed "
                  f"({stats.recomputed} corrupt cache files redone), {len(stats.unreadable)} unreadable "
                  f"images skipped; cache {cache_dir}")
+        if stats.unreadable:  # corrupt, not images, or over the pixel limit (--max-pixels)
+            shown = ", ".join(str(p) for p in stats.unreadable[:10])
+            more = f" and {len(stats.unreadable) - 10} more" if len(stats.unreadable) > 10 else ""
+            announce(f"skipped (unreadable or too large): {shown}{more}")
         result = train_top_layer(sets, len(names), steps, learning_rate, train_batch_size, eval_every,
                                  validation_batch_size, hidden_units, optimizer, seed, device,
                                  transfer_session=ts, distorted_training=distorted, progress=progress)

@@ -533,8 +533,13 @@ def read_image(spec, max_size=None):
     (:data:`cnn_cookbook.fileio.BUNDLED_PHOTOS`) -> (HxWx3 float32 0..255, note or None).
 
     Greyscale and RGBA files are converted to RGB; images larger than ``max_size`` are shrunk
-    (the note says so).
+    (the note says so); images with a side under :data:`MIN_IMAGE_SIZE` are refused.
     """
     from cnn_cookbook.fileio import load_image_or_photo
 
-    return load_image_or_photo(spec, max_size)
+    return load_image_or_photo(spec, max_size, MIN_IMAGE_SIZE,
+                               "StyleNet (VGG halves the image 4 times before its deepest style layer)")
+
+
+#: the smallest side StyleNet takes: VGG pools 4 times before relu5_1, so 16 px end as 1 px there
+MIN_IMAGE_SIZE = 16

@@ -86,6 +86,16 @@ tf.disable_v2_behavior()
 DEVICES = ("auto", "cpu", "gpu")
 
 
+def is_registered_op(op_type):
+    """Whether this TensorFlow knows the op ``op_type`` (a GraphDef naming another cannot be
+    imported).  TF 2.x asks the registry per name; 1.15 only lists all registered ops."""
+    from tensorflow.python.framework import op_def_registry
+
+    if hasattr(op_def_registry, "get"):
+        return op_def_registry.get(op_type) is not None
+    return op_type in op_def_registry.get_registered_ops()
+
+
 def visible_gpus():
     """Names of the GPUs TensorFlow can see in this process (empty on a CPU-only machine)."""
     return [d.name for d in tf.config.experimental.list_physical_devices("GPU")]

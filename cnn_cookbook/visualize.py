@@ -100,7 +100,8 @@ def load_inception_v3(graph_path, name="import"):
         raise CookbookError(f"{graph_path} has no {INCEPTION_V3_INPUT[:-2]!r} node, so it is not Inception "
                             "v3's classify_image_graph_def.pb")
     images = tf.placeholder(tf.float32, [1, 299, 299, 3], name="images")
-    prefix = graphs.import_graph_def(graph_def, {INCEPTION_V3_INPUT: images}, name=name)
+    prefix = graphs.import_graph_def(graph_def, {INCEPTION_V3_INPUT: images}, name=name,
+                                     source=graph_path)
     graph = tf.get_default_graph()
     logits = graph.get_tensor_by_name(prefix + INCEPTION_V3_LOGITS) if INCEPTION_V3_LOGITS[:-2] in names else None
     return graphs.ImageNetwork(images=images, layers=graphs.conv2d_layers(graph, prefix),

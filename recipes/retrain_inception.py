@@ -155,13 +155,12 @@ def classify(args):
     from cnn_cookbook.datasets.folders import read_image_rgb
     from cnn_cookbook.errors import CookbookError
 
+    for image in args.images:  # every image decodes (and is not too large) before the graph is loaded
+        read_image_rgb(image)
     files = _graph_files(args)
     images = args.images or ([files.example_image] if files.example_image else [])
     if not images:
         raise CookbookError("give one or more image files to classify (the stand-in has no example image)")
-    missing = [str(i) for i in images if not Path(i).is_file()]
-    if missing:
-        raise CookbookError(f"image {missing[0]} does not exist; check the path")
     graph_def = iv3.load_inception_graph_def(files.graph_path)
     stand_in = iv3.is_stand_in(graph_def)
     labels = (iv3.load_imagenet_labels(files.label_map, files.synset_map)

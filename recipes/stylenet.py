@@ -112,10 +112,10 @@ def main(argv=None):
 
     settings = settings_from_args(args)
     stylenet.style_blend_weights(len(args.style), args.style_blend)  # fail before any heavy work
+    content, styles = load_images(args, settings)
     network = load_network(args)
     for note in network.notes:
         print(f"{network.name}: {note}")
-    content, styles = load_images(args, settings)
     output_dir = ensure_dir(args.output_dir)
     checkpoint_every = args.checkpoint_every or settings.report_every
     print(f"{network.name}, {settings.optimizer}, {settings.steps} steps on a "

@@ -585,6 +585,118 @@ def _(tmp):
     return main, argv, ("train-images-idx3-ubyte.gz", "expected sha256 440fcabf")
 
 
+# --- images (the one reader, cnn_cookbook.fileio.read_image)
+
+def png_header(path, width, height, colour_type=0):
+    """A PNG whose header claims ``width`` x ``height`` (grey by default) with a token of data:
+    what a decompression bomb looks like before it is inflated."""
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, colour_type, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(bytes(64)))
+                     + chunk(b"IEND", b""))
+    return path
+
+
+def save_pil(path, array, mode=None, **kwargs):
+    from PIL import Image
+
+    Image.fromarray(np.asarray(array), mode).save(path, **kwargs)
+    return path
+
+
+def stylenet_run(tmp, content="astronaut", style="immunohistochemistry"):
+    return (recipe("stylenet").main,
+            ["--content", str(content), "--style", str(style), "--output-dir", str(tmp / "out"), "--steps", "1"])
+
+
+def classify_run(tmp, image):
+    return (recipe("retrain_inception").main,
+            ["classify", str(image), "--model", "stand-in", "--models-dir", str(tmp / "models"), "--device", "cpu"])
+
+
+@case("image: 12000x12000 grey PNG as StyleNet content")
+def _(tmp):
+    image = png_header(tmp / "huge.png", 12000, 12000)
+    return (*stylenet_run(tmp, content=image), ("huge.png", "12000x12000", "--max-pixels"))
+
+
+@case("image: PNG header claiming 20000x20000 to classify")
+def _(tmp):
+    image = png_header(tmp / "bomb.png", 20000, 20000, colour_type=2)
+    return (*classify_run(tmp, image), ("bomb.png", "--max-pixels"))
+
+
+@case("image: 1x1 StyleNet content")
+def _(tmp):
+    image = save_pil(tmp / "dot.png", np.zeros((1, 1, 3), np.uint8))
+    return (*stylenet_run(tmp, content=image), ("dot.png", "1x1", "at least 16x16"))
+
+
+@case("image: truncated JPEG to classify")
+def _(tmp):
+    image = save_pil(tmp / "cut.jpg", np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8),
+                     quality=90)
+    image.write_bytes(image.read_bytes()[:800])
+    return (*classify_run(tmp, image), ("cut.jpg", "cannot decode"))
+
+
+@case("image: empty file as StyleNet style")
+def _(tmp):
+    (tmp / "empty.png").write_bytes(b"")
+    return (*stylenet_run(tmp, style=tmp / "empty.png"), ("empty.png", "cannot decode"))
+
+
+@case("image: text file as StyleNet content")
+def _(tmp):
+    (tmp / "notes.jpg").write_text("not an image")
+    return (*stylenet_run(tmp, content=tmp / "notes.jpg"), ("notes.jpg", "cannot decode"))
+
+
+@case("image: missing StyleNet content")
+def _(tmp):
+    return (*stylenet_run(tmp, content=tmp / "absent.png"), ("absent.png", "does not exist"))
+
+
+# --- frozen graphs (GraphDefs that parse but do not import)
+
+def graph_file(path, broken):
+    """A GraphDef with an 'input' placeholder and one bad node: an unknown op or a dangling input."""
+    from cnn_cookbook.tf1 import tf
+
+    graph_def = tf.GraphDef()
+    node = graph_def.node.add(name="input", op="Placeholder")
+    node.attr["dtype"].type = tf.float32.as_datatype_enum
+    node = graph_def.node.add(name="mixed4d", op="NoSuchOp2026" if broken == "op" else "Relu")
+    node.input.append("input" if broken == "op" else "conv_that_was_cut:0")
+    node.attr["T"].type = tf.float32.as_datatype_enum
+    path.write_bytes(graph_def.SerializeToString())
+    return path
+
+
+for _broken, _fragment in (("op", "NoSuchOp2026"), ("input", "conv_that_was_cut")):
+    def _deepdream(tmp, broken=_broken, fragment=_fragment):
+        graph = graph_file(tmp / "dream.pb", broken)
+        return (recipe("deepdream").main, ["--graph", str(graph), "--output-dir", str(tmp / "out")],
+                ("dream.pb", fragment))
+
+    def _classify(tmp, broken=_broken, fragment=_fragment):
+        image = save_pil(tmp / "ok.png", np.zeros((8, 8, 3), np.uint8))
+        graph = graph_file(tmp / "v3.pb", broken)
+        main, argv = classify_run(tmp, image)
+        return main, argv + ["--graph", str(graph)], ("v3.pb", fragment)
+    case(f"graph: {'unknown op' if _broken == 'op' else 'dangling input'} to deepdream")(_deepdream)
+    case(f"graph: {'unknown op' if _broken == 'op' else 'dangling input'} to classify")(_classify)
+
+
+@case("graph: a text file given as the DeepDream graph")
+def _(tmp):
+    (tmp / "graph.pb").write_text("<html>404 not found</html>")
+    return recipe("deepdream").main, ["--graph", str(tmp / "graph.pb")], ("graph.pb", "not a frozen")
+
+
 # ---------------------------------------------------------------------------------------------
 # Running a case
 
@@ -765,3 +877,65 @@ def test_a_knowingly_different_file_is_used_and_recorded(tmp_path, capsys):
         ["train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
          "t10k-labels-idx1-ubyte.gz"])
     assert all(a["expected"] != a["actual"] for a in accepted)
+
+
+@pytest.mark.parametrize("mode", ["L", "LA", "P", "PA-transparency", "RGBA", "CMYK", "I;16", "1"])
+def test_every_image_mode_is_read_as_rgb_and_as_grey(tmp_path, mode):
+    from PIL import Image
+
+    from cnn_cookbook.fileio import read_image
+
+    rgb = np.zeros((6, 8, 3), np.uint8)
+    rgb[:3] = (200, 30, 60)  # a red band over black
+    grey = np.asarray(Image.fromarray(rgb).convert("L"))
+    if mode == "CMYK":
+        path = tmp_path / "cmyk.jpg"
+        Image.fromarray(rgb).convert("CMYK").save(path, quality=100)
+        expected = rgb
+    elif mode == "I;16":
+        path = save_pil(tmp_path / "deep.png", grey.astype(np.uint16) * 257)  # 16-bit grey PNG
+        expected = np.stack([grey] * 3, -1)
+    elif mode == "1":
+        path = tmp_path / "bits.png"
+        Image.fromarray(grey > 50).save(path)
+        expected = np.stack([np.where(grey > 50, 255, 0).astype(np.uint8)] * 3, -1)
+    elif mode == "P" or mode == "PA-transparency":
+        path = tmp_path / "palette.png"
+        image = Image.fromarray(rgb).convert("P", palette=Image.ADAPTIVE, colors=4)
+        image.save(path, **({"transparency": 0} if mode != "P" else {}))
+        expected = rgb
+    else:
+        source = {"L": grey, "LA": np.stack([grey, np.full_like(grey, 90)], -1),
+                  "RGBA": np.concatenate([rgb, np.full((6, 8, 1), 90, np.uint8)], -1)}[mode]
+        path = save_pil(tmp_path / f"{mode}.png", source, mode)
+        expected = rgb if mode == "RGBA" else np.stack([grey] * 3, -1)
+    image, notes = read_image(path)
+    assert image.shape == (6, 8, 3) and image.dtype == np.uint8
+    tolerance = 6 if mode == "CMYK" else 0  # JPEG
+    assert np.abs(image.astype(int) - expected).max() <= tolerance, (image[0, 0], expected[0, 0])
+    assert ("alpha channel dropped" in notes) == (mode in ("LA", "RGBA", "PA-transparency"))
+    grey_read, _ = read_image(path, "L")
+    assert grey_read.shape == (6, 8)
+
+
+def test_folder_data_sets_skip_and_list_oversized_and_broken_images(tmp_path):
+    from cnn_cookbook.retrain import _decode_chunk
+
+    good = save_pil(tmp_path / "good.png", np.zeros((4, 4, 3), np.uint8))
+    bomb = png_header(tmp_path / "bomb.png", 20000, 20000)
+    broken = tmp_path / "broken.jpg"
+    broken.write_bytes(b"\xff\xd8\xff broken")
+    images, targets, unreadable = _decode_chunk([(p, None) for p in (good, bomb, broken)])
+    assert [t[0] for t in targets] == [good] and unreadable == [bomb, broken] and images[0].shape == (4, 4, 3)
+
+
+def test_max_pixels_raises_the_limit(tmp_path, monkeypatch):
+    from cnn_cookbook import fileio
+
+    path = save_pil(tmp_path / "wide.png", np.zeros((10, 40, 3), np.uint8))
+    monkeypatch.setattr(fileio, "MAX_PIXELS", 100)
+    with pytest.raises(fileio.ImageTooLarge, match="wide.png is 40x10"):
+        fileio.read_image(path)
+    assert fileio.read_image(path, max_pixels=400)[0].shape == (10, 40, 3)
+    parser = cli.parser("test")
+    assert parser.parse_args(["--max-pixels", "400"]).max_pixels == 400 and fileio.MAX_PIXELS == 400

@@ -29,7 +29,8 @@ import numpy as np
 
 from cnn_cookbook.datasets import cifar10
 from cnn_cookbook.errors import CookbookError, DataFormatError
-from cnn_cookbook.fileio import ensure_dir, write_bytes_atomic, write_json
+from cnn_cookbook.fileio import (ImageTooLarge, UnreadableImage, ensure_dir, read_image, write_bytes_atomic,
+                                 write_json)
 
 #: file name endings treated as images (case-insensitive)
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
@@ -45,8 +46,6 @@ CIFAR_TEST_BATCHES = (cifar10.TEST_BATCH,)
 LABELS_FILENAME = "cifar10_labels.txt"
 
 
-class UnreadableImage(DataFormatError):
-    """A file that should be an image cannot be decoded (callers skip and count it)."""
 
 
 ClassFolders = namedtuple("ClassFolders", [
@@ -131,23 +130,14 @@ def split_image_lists(folders, validation_percentage=10, testing_percentage=10):
 
 
 def read_image_rgb(path):
-    """Decode an image file to uint8 RGB, shape [H, W, 3] (greyscale/palette/alpha converted).
+    """Decode an image file to uint8 RGB, shape [H, W, 3] (:func:`cnn_cookbook.fileio.read_image`:
+    every mode converted, the pixel limit checked before decoding).
 
     Raises :class:`CookbookError` when the path does not exist and :class:`UnreadableImage`
-    when the file is not a decodable image.
+    (or its kind :class:`ImageTooLarge`) when the file is not a decodable image of a sane size,
+    so folder data sets can skip and list it.
     """
-    from PIL import Image, UnidentifiedImageError
-
-    path = Path(path)
-    if not path.is_file():
-        raise CookbookError(f"image {path} does not exist; check the path")
-    try:
-        with Image.open(path) as image:
-            image.load()
-            return np.asarray(image.convert("RGB"), dtype=np.uint8)
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
-        raise UnreadableImage(f"cannot decode image {path} ({type(exc).__name__}); "
-                              "remove it or replace it with a PNG/JPEG file") from None
+    return read_image(path, "RGB")[0]
 
 
 def encode_png(image):
@@ -277,6 +267,6 @@ def write_class_folders(root, images_by_class, extension=".png"):
     return root
 
 
-__all__ = ["IMAGE_EXTENSIONS", "ClassFolders", "UnreadableImage", "list_class_folders", "split_for",
+__all__ = ["IMAGE_EXTENSIONS", "ClassFolders", "UnreadableImage", "ImageTooLarge", "list_class_folders", "split_for",
            "split_image_lists", "read_image_rgb", "encode_png", "encode_jpeg", "write_labels_file",
            "read_labels_file", "cifar_row_to_hwc", "export_cifar_python", "write_class_folders"]

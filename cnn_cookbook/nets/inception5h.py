@@ -83,7 +83,7 @@ def load_inception5h(graph_path, name="import"):
     if input_name is None:
         raise DataFormatError(f"{graph_path} has no 'input' placeholder, so it is not inception5h; "
                               "give tensorflow_inception_graph.pb from inception5h.zip")
-    prefix = graphs.import_graph_def(graph_def, {input_name: preprocessed}, name=name)
+    prefix = graphs.import_graph_def(graph_def, {input_name: preprocessed}, name=name, source=graph_path)
     graph = tf.get_default_graph()
     layers = graphs.conv2d_layers(graph, prefix)
     try:

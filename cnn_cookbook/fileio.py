@@ -166,7 +166,7 @@ def read_image(path, mode="RGB", max_pixels=None, min_size=None, purpose="this r
                             "it; raise the limit with --max-pixels if the image is real") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError) as exc:
         reason = f" ({str(exc)[:80]})" if str(exc) else ""
-        raise UnreadableImage(f"cannot decode image {path}: {type(exc).__name__}{reason}; replace it "
+        raise UnreadableImage(f"cannot read image {path}: {type(exc).__name__}{reason}; replace it "
                               "with a PNG or JPEG file") from None
     return array, notes
 

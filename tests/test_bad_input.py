@@ -640,19 +640,19 @@ def _(tmp):
     image = save_pil(tmp / "cut.jpg", np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8),
                      quality=90)
     image.write_bytes(image.read_bytes()[:800])
-    return (*classify_run(tmp, image), ("cut.jpg", "cannot decode"))
+    return (*classify_run(tmp, image), ("cut.jpg", "cannot read image"))
 
 
 @case("image: empty file as StyleNet style")
 def _(tmp):
     (tmp / "empty.png").write_bytes(b"")
-    return (*stylenet_run(tmp, style=tmp / "empty.png"), ("empty.png", "cannot decode"))
+    return (*stylenet_run(tmp, style=tmp / "empty.png"), ("empty.png", "cannot read image"))
 
 
 @case("image: text file as StyleNet content")
 def _(tmp):
     (tmp / "notes.jpg").write_text("not an image")
-    return (*stylenet_run(tmp, content=tmp / "notes.jpg"), ("notes.jpg", "cannot decode"))
+    return (*stylenet_run(tmp, content=tmp / "notes.jpg"), ("notes.jpg", "cannot read image"))
 
 
 @case("image: missing StyleNet content")
@@ -939,3 +939,8 @@ def test_max_pixels_raises_the_limit(tmp_path, monkeypatch):
     assert fileio.read_image(path, max_pixels=400)[0].shape == (10, 40, 3)
     parser = cli.parser("test")
     assert parser.parse_args(["--max-pixels", "400"]).max_pixels == 400 and fileio.MAX_PIXELS == 400
+
+
+def test_the_readme_states_the_number_of_cases():
+    text = (REPO / "README.md").read_text()
+    assert f"`tests/test_bad_input.py` is the battery: {len(CASES)} bad inputs" in text

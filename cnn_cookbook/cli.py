@@ -54,7 +54,8 @@ def parser(description, **kwargs):
 def add_run_args(p, output_dir, steps=None):
     """--output-dir, --seed, --device, --show (and --steps when ``steps`` is given)."""
     p.add_argument("--output-dir", default=output_dir, help="where metrics.json, plots and checkpoints go")
-    p.add_argument("--seed", type=integer(0, MAX_SEED), default=0, help="random seed; a CPU run with a seed is repeatable")
+    p.add_argument("--seed", type=integer(0, MAX_SEED), default=0,
+                   help="random seed; a CPU run with a seed is repeatable")
     p.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto",
                    help="auto uses a visible GPU, else the CPU")
     p.add_argument("--show", action="store_true", help="also open the plots in windows")

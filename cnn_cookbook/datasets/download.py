@@ -1,11 +1,12 @@
 """One mechanism for every external file: find it locally or download it, verified.
 
-Downloads are streamed by the standard library (a progress bar, an overall deadline and a size
-cap per file, a temp file moved into place only after the hash matched, the next mirror tried on
-any failure, a user's own mirror first: :data:`MIRROR_ENV`).  Every file the recipes use is listed in :data:`REMOTE_FILES`
-with its mirrors and published hash.  Where no hash has been
-published, the first download records its SHA-256 beside the file (``<name>.sha256``, trust on
-first use) and later downloads must match it.
+Downloads are streamed by the standard library: a progress bar, an overall deadline and a size
+cap per file, a temp file moved into place only after the hash matched, the next mirror tried
+after any failure, and a user's own mirrors first (:data:`MIRROR_ENV`).  Every file the recipes
+use is listed in :data:`REMOTE_FILES` with its mirrors and published hash.  Where no hash has
+been published, the first download records its SHA-256 beside the file (``<name>.sha256``, trust
+on first use) and later downloads must match it.  A file placed by hand is checked against the
+published hash before its first use.
 
 Archives are unpacked by :func:`extract_archive` under the rules of tarfile's "data" filter
 (PEP 706), into a temp folder that is renamed only when complete.

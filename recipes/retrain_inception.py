@@ -140,6 +140,8 @@ def tfrecords(args):
                                  progress=not args.no_progress)
         print(f"{name}: {sum(report.records)} images in {len(report.files)} shards by "
               f"{report.threads_used} threads, {len(report.skipped)} unreadable skipped -> {out}")
+        if report.skipped:  # corrupt, not images, or over --max-pixels
+            print(f"skipped: {', '.join(str(p) for p in report.skipped)}")
 
 
 def _graph_files(args):

@@ -43,7 +43,6 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from cnn_cookbook.cli import check_batch_size
 from cnn_cookbook.datasets.folders import SPLITS, UnreadableImage, read_image_rgb, write_labels_file
 from cnn_cookbook.errors import CookbookError, DataFormatError
 from cnn_cookbook.fileio import ensure_dir, write_bytes_atomic
@@ -362,7 +361,6 @@ def train_top_layer(sets, num_classes, steps=4000, learning_rate=0.01, batch_siz
     pool_size = len(distorted_training[0]) if distorted_training else len(train.labels)
     if pool_size == 0:
         raise CookbookError("no training images left (all unreadable?); check the image folder")
-    check_batch_size(batch_size, pool_size, "the training set", "--train-batch-size")
     graph = tf.Graph()
     with graph.as_default():
         tf.set_random_seed(seed)

@@ -372,8 +372,7 @@ def test_recipe_runs_offline_end_to_end(tmp_path, capsys):
     assert len(list((data / "folders" / "tfrecords").iterdir())) == 6
 
     proc = run_recipe("retrain_inception.py", "retrain", "--image-dir", data / "folders" / "train_dir",
-                      "--output-dir", out, "--models-dir", models, "--steps", 20,
-                      "--train-batch-size", 32, "--no-progress", cwd=tmp_path)
+                      "--output-dir", out, "--models-dir", models, "--steps", 20, "--no-progress", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert "STAND-IN" in proc.stdout
     metrics = json.loads((out / "metrics.json").read_text())

@@ -160,6 +160,7 @@ class ImageNetwork:
     prefix: str = ""
     name: str = "network"
     restore: object = None  # callable(session) loading weights, None for frozen graphs
+    stand_in: bool = False  # a generated graph with random weights (say STAND-IN in every output)
     extra: dict = field(default_factory=dict)
 
     @property

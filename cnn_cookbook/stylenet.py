@@ -543,3 +543,34 @@ def read_image(spec, max_size=None):
 
 #: the smallest side StyleNet takes: VGG pools 4 times before relu5_1, so 16 px end as 1 px there
 MIN_IMAGE_SIZE = 16
+
+
+# ---------------------------------------------------------------------------------------------
+# Figures
+
+
+def losses_figure(history, title="Style-transfer losses per step"):
+    """Each loss term against step, log scale; ``history`` is a list of ``{"step": s, name: value}``."""
+    from cnn_cookbook.plots import new_figure
+
+    fig = new_figure()
+    ax = fig.add_subplot()
+    names = [k for k in (history[0] if history else {}) if k != "step"]
+    for name in names:
+        points = [(row["step"], row[name]) for row in history if row.get(name) is not None and row[name] > 0]
+        if points:
+            ax.plot(*zip(*points), label=name, linewidth=1.0)
+    ax.set(title=title, xlabel="step", ylabel="loss")
+    if ax.get_lines():
+        ax.set_yscale("log")
+        ax.legend(loc="upper right")
+    return fig
+
+
+def images_figure(content, styles, result, title="Content, style(s) and result"):
+    """Content, style images and the result side by side (HxWx3, 0..255)."""
+    from cnn_cookbook.plots import image_grid
+
+    images = [content, *styles, np.clip(result, 0, 255)]
+    titles = ["content", *[f"style {i + 1}" for i in range(len(styles))], "result"]
+    return image_grid(images, titles, cols=len(images), vmax=255.0, title=title, size=3.0)

@@ -9,7 +9,9 @@
   python recipes/deepdream.py --list-layers
 
 Writes input.png, dream.png, scores.png and metrics.json (the objective before and after)
-into --output-dir.  Without inception5h the recipe stops and says where to put it.
+into --output-dir.  Without inception5h (and without --download) it runs on a generated
+STAND-IN with inception5h's layer names and random weights, and says so in every output;
+--weights real insists on the real graph.
 """
 
 import sys
@@ -30,6 +32,9 @@ def parse_args(argv):
     p.add_argument("--graph", help="a frozen inception5h-style GraphDef (default: "
                    "models/inception5h/tensorflow_inception_graph.pb, from inception5h.zip)")
     p.add_argument("--download", action="store_true", help="download inception5h.zip if it is missing")
+    p.add_argument("--weights", choices=("auto", "real", "stand-in"), default="auto",
+                   help="auto = inception5h if present (or --download), else the generated STAND-IN "
+                        "(inception5h's layers, random weights: for trying the code offline)")
     p.add_argument("--image", default="astronaut",
                    help="start image: a file, 'noise' (grey noise) or a photograph bundled with "
                         "scikit-image (astronaut, chelsea, coffee, rocket, immunohistochemistry, hubble_deep_field)")
@@ -95,10 +100,14 @@ def main(argv=None):
     from cnn_cookbook.nets import inception5h
     from cnn_cookbook.tf1 import new_session, seed_everything, tf
 
-    graph_path = args.graph or inception5h.find_inception5h(download_missing=args.download)
+    graph_path, _ = inception5h.locate_inception5h(args.weights, args.graph, download_missing=args.download)
     graph = tf.Graph()
     with graph.as_default():
         network = inception5h.load_inception5h(graph_path)
+        tag = f" [{inception5h.STAND_IN_LABEL}]" if network.stand_in else ""
+        if network.stand_in:
+            print(f"using the {inception5h.STAND_IN_LABEL} graph {graph_path}: the code path of the "
+                  "chapter, not its pictures (--download fetches inception5h)")
         if args.list_layers:
             layers = network.describe_layers()
             for name, channels in layers:
@@ -118,7 +127,7 @@ def main(argv=None):
             settings = renderer_settings(args)
             render = deepdream.RENDERERS[args.renderer]
             kwargs = dict(settings) if args.renderer == "naive" else dict(settings, rng=rng)
-            print(f"{args.renderer}: maximising {description} on a {image.shape[1]}x{image.shape[0]} image")
+            print(f"{args.renderer}: maximising {description} on a {image.shape[1]}x{image.shape[0]} image{tag}")
             started = time.perf_counter()
             result = render(dreamer, objective, image, **kwargs,
                             callback=lambda octave, step, value: print(f"octave {octave} step {step}: {value:.4f}"))
@@ -134,6 +143,7 @@ def main(argv=None):
     save_image(output_dir / "dream.png", shown)
     metrics = {
         "renderer": args.renderer, "objective": description, "graph": str(graph_path),
+        "network": network.name, "stand_in": network.stand_in,
         "image": args.image, "image_size": list(image.shape[:2]), "dream_size": list(result.image.shape[:2]),
         "settings": settings, "seed": args.seed,
         "objective_before": before, "objective_after": after,
@@ -141,8 +151,8 @@ def main(argv=None):
         "seconds": seconds, "session_run_seconds": session_seconds,
     }
     cli.write_outputs(output_dir, metrics, show=args.show, figures={
-        "scores": deepdream.scores_figure(result.scores, f"{description} ({args.renderer})")})
-    print(f"objective {before:.4f} -> {after:.4f} in {seconds:.1f} s; outputs in {output_dir}")
+        "scores": deepdream.scores_figure(result.scores, f"{description} ({args.renderer}){tag}")})
+    print(f"objective {before:.4f} -> {after:.4f} in {seconds:.1f} s; outputs in {output_dir}{tag}")
     return 0
 
 

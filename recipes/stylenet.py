@@ -8,8 +8,10 @@
   python recipes/stylenet.py --optimizer lbfgs --init content --preserve-colors --steps 300
   python recipes/stylenet.py --network vgg16 --download # Hvass #15 (vgg16.tfmodel)
 
-Writes stylized.png, step_NNNN.png every --checkpoint-every steps and metrics.json into
---output-dir.  Without the network file the recipe stops and says where to put it.
+Writes stylized.png, step_NNNN.png every --checkpoint-every steps, losses.png and metrics.json
+into --output-dir.  Without models/imagenet-vgg-verydeep-19.mat (and without --download) the
+VGG-19 run uses a generated STAND-IN with VGG-19's layers and random weights, and says so in its
+output; --weights real insists on the real file.
 --content/--style take image files or the names of photographs bundled with scikit-image.
 """
 
@@ -21,9 +23,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
 from cnn_cookbook import cli  # noqa: E402
-from cnn_cookbook.errors import TrainingDiverged  # noqa: E402
+from cnn_cookbook.errors import CookbookError, TrainingDiverged  # noqa: E402
 
 NETWORK_FILES = {"vgg19": "vgg19", "vgg16": "vgg16_tfmodel"}
+STAND_IN = "STAND-IN (random weights)"
 
 
 def parse_args(argv):
@@ -34,6 +37,9 @@ def parse_args(argv):
     p.add_argument("--vgg", help="the network file (default: models/imagenet-vgg-verydeep-19.mat, "
                                  "or models/vgg16.tfmodel with --network vgg16)")
     p.add_argument("--download", action="store_true", help="download the network file if it is missing")
+    p.add_argument("--weights", choices=("auto", "real", "stand-in"), default="auto",
+                   help="vgg19 only: auto = the real file if present (or --download), else the generated "
+                        "STAND-IN (VGG-19's layers, random weights: for trying the code offline)")
     p.add_argument("--content", default="astronaut", help="content image: a file or a bundled photograph")
     p.add_argument("--style", nargs="+", default=["immunohistochemistry"],
                    help="one or more style images (files or bundled photographs)")
@@ -74,11 +80,14 @@ def settings_from_args(args):
 def load_network(args):
     from cnn_cookbook.datasets.download import fetch
     from cnn_cookbook.nets.vgg16 import load_vgg16_graph
-    from cnn_cookbook.nets.vgg19 import load_vgg19_mat
+    from cnn_cookbook.nets.vgg19 import load_vgg19_mat, locate_vgg19
     from cnn_cookbook.paths import models_root
 
-    path = args.vgg or fetch(NETWORK_FILES[args.network], models_root(), download=args.download)
-    return load_vgg19_mat(path) if args.network == "vgg19" else load_vgg16_graph(path)
+    if args.network == "vgg19":
+        return load_vgg19_mat(locate_vgg19(args.weights, args.vgg, download=args.download)[0])
+    if args.weights == "stand-in":
+        raise CookbookError("--weights stand-in exists for --network vgg19 only; give the VGG-16 file")
+    return load_vgg16_graph(args.vgg or fetch(NETWORK_FILES[args.network], models_root(), download=args.download))
 
 
 def load_images(args, settings):
@@ -108,17 +117,19 @@ def main(argv=None):
     from cnn_cookbook import stylenet
     from cnn_cookbook.datasets.download import ACCEPTED_MISMATCHES
     from cnn_cookbook.fileio import ensure_dir, save_image, write_json
+    from cnn_cookbook.plots import finish
     from cnn_cookbook.tf1 import new_session, seed_everything, tf
 
     settings = settings_from_args(args)
     stylenet.style_blend_weights(len(args.style), args.style_blend)  # fail before any heavy work
     content, styles = load_images(args, settings)
     network = load_network(args)
+    label = f"{network.name} {STAND_IN}" if network.stand_in else network.name
     for note in network.notes:
-        print(f"{network.name}: {note}")
+        print(f"{label}: {note}")
     output_dir = ensure_dir(args.output_dir)
     checkpoint_every = args.checkpoint_every or settings.report_every
-    print(f"{network.name}, {settings.optimizer}, {settings.steps} steps on a "
+    print(f"{label}, {settings.optimizer}, {settings.steps} steps on a "
           f"{content.shape[1]}x{content.shape[0]} image, {len(styles)} style image(s)")
 
     graph = tf.Graph()
@@ -148,7 +159,8 @@ def main(argv=None):
     if result is not None and result.final:
         save_image(output, result.image)
     metrics = {
-        "network": network.name, "network_file": network.source, "content": args.content,
+        "network": network.name, "network_file": network.source, "stand_in": network.stand_in,
+        "network_label": label, "content": args.content,
         "style": args.style, "style_blend": stylenet.style_blend_weights(len(styles), args.style_blend),
         "image_size": list(content.shape[:2]), "optimizer": settings.optimizer, "steps": len(history),
         "settings": {k: v for k, v in vars(settings).items()}, "seed": args.seed,
@@ -162,13 +174,18 @@ def main(argv=None):
         "checksum_mismatch_accepted": list(ACCEPTED_MISMATCHES),
     }
     write_json(output_dir / "metrics.json", metrics)
+    figures = {"losses": stylenet.losses_figure(history, f"Losses per step: {label}")}
+    if result is not None and result.final:
+        figures["images"] = stylenet.images_figure(content, styles, result.image, f"StyleNet: {label}")
+    finish(figures, output_dir)
     if metrics["diverged"]:
         kept = (f"the best image so far (step {result.step}) was written to {output}"
                 if result.final else "no finite step to keep")
         raise TrainingDiverged(f"the loss became NaN or infinite at step {len(history)}; {kept}; "
                                "lower --learning-rate or the loss weights")
     print(f"loss {metrics['initial_loss']:.4g} -> {metrics['final_loss']:.4g} (best at step "
-          f"{metrics['best_step']}), {metrics['seconds_per_step']:.2f} s/step; wrote {output}")
+          f"{metrics['best_step']}), {metrics['seconds_per_step']:.2f} s/step; wrote {output}"
+          + (f" [{STAND_IN}]" if network.stand_in else ""))
     if args.show:
         import matplotlib.pyplot as plt
 

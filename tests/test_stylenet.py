@@ -397,7 +397,7 @@ def test_recipe_errors_are_one_line(tmp_path, vgg_mat, weights, capsys):
     cases = [
         (["--vgg", str(vgg_mat), "--content", str(bad)], "cannot read image"),
         (["--vgg", str(tmp_path / "absent.mat")], "--download"),
-        ([], "imagenet-vgg-verydeep-19.mat is not at"),
+        (["--weights", "real"], "imagenet-vgg-verydeep-19.mat is not at"),
         (["--vgg", str(write_vgg19_mat(tmp_path / "x.mat", weights, names=VGG19_LAYERS[:12]))],
          "not the VGG-19 MatConvNet file"),
     ]

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cnn_cookbook.errors import DataFormatError, MissingFileError
+from cnn_cookbook.errors import CookbookError, DataFormatError, MissingFileError
 
 #: where the file is published (also in cnn_cookbook.datasets.download.REMOTE_FILES["vgg19"])
 VGG19_URL = "https://www.vlfeat.org/matconvnet/models/imagenet-vgg-verydeep-19.mat"
@@ -40,6 +40,17 @@ VGG19_LAYERS = (
     "conv4_1", "relu4_1", "conv4_2", "relu4_2", "conv4_3", "relu4_3", "conv4_4", "relu4_4", "pool4",
     "conv5_1", "relu5_1", "conv5_2", "relu5_2", "conv5_3", "relu5_3", "conv5_4", "relu5_4",
 )
+#: channels of each block's convolutions (conv1_* ... conv5_*)
+VGG19_WIDTHS = (64, 128, 256, 512, 512)
+#: MatConvNet's mean pixel (RGB) of the current-layout file
+VGG19_MEAN_PIXEL = (123.68, 116.779, 103.939)
+FILENAME = "imagenet-vgg-verydeep-19.mat"
+STAND_IN_VERSION = 1
+STAND_IN_FOLDER = f"vgg19-standin-v{STAND_IN_VERSION}"
+STAND_IN_MARKER = "cnn_cookbook_standin"
+STAND_IN_LABEL = "STAND-IN (random weights, not the trained VGG-19)"
+WEIGHTS = ("auto", "real", "stand-in")
+
 #: entries 36..42: the classifier head (fc layers are stored as convolutions)
 VGG19_HEAD = ("pool5", "fc6", "relu6", "fc7", "relu7", "fc8", "prob")
 
@@ -79,6 +90,7 @@ class FeatureNetwork:
     class_names: tuple = ()
     image_size: tuple = (224, 224)
     notes: tuple = field(default=())
+    stand_in: bool = False  # generated random weights (write_stand_in_mat), not a trained network
 
     @property
     def layer_names(self):
@@ -315,12 +327,16 @@ def load_vgg19_mat(path):
         else:
             layers.append(Layer(name, kind))
     mean = _mean_pixel(path, normalization)
+    stand_in = STAND_IN_MARKER in data
+    notes = (f"{layout} MatConvNet layout, mean pixel {np.round(mean, 3).tolist()}",)
+    if stand_in:
+        notes += (f"{STAND_IN_LABEL}: the images it makes show the code working, not style transfer",)
     return FeatureNetwork(
         name="vgg19", layers=tuple(layers[:len(VGG19_LAYERS)]),
         input_matrix=np.eye(3, dtype=np.float32), input_offset=(-mean).astype(np.float32),
         source=str(path), head=tuple(layers[len(VGG19_LAYERS):]),
         class_names=_class_names(classes), image_size=_image_size(normalization),
-        notes=(f"{layout} MatConvNet layout, mean pixel {np.round(mean, 3).tolist()}",))
+        notes=notes, stand_in=stand_in)
 
 
 def top_classes(probabilities, class_names, k=5):
@@ -341,3 +357,99 @@ def center_crop_resize(image, size=(224, 224)):
     resized = resize(image, shape, order=1, preserve_range=True, anti_aliasing=True)
     top, left = (shape[0] - size[0]) // 2, (shape[1] - size[1]) // 2
     return resized[top:top + size[0], left:left + size[1]].astype(np.float32)
+
+
+# ---------------------------------------------------------------------------------------------
+# Finding the file, and the offline stand-in
+
+
+def _matlab_struct(**fields):
+    """A 1x1 MATLAB struct as scipy.io.savemat writes one (fields in the given order)."""
+    record = np.empty((1, 1), dtype=[(name, object) for name in fields])
+    for name, value in fields.items():
+        record[0, 0][name] = value
+    return record
+
+
+def _matlab_cell(items):
+    cell = np.empty((1, len(items)), dtype=object)
+    for i, item in enumerate(items):
+        cell[0, i] = item
+    return cell
+
+
+def stand_in_layers(seed=0):
+    """VGG-19's feature layers with their real names and HWIO shapes and random He-scaled
+    weights (zero biases): a tuple of :class:`Layer`, deterministic for ``seed``."""
+    rng = np.random.default_rng(seed)
+    layers, channels = [], 3
+    for name in VGG19_LAYERS:
+        kind = layer_kind(name)
+        if kind != "conv":
+            layers.append(Layer(name, kind))
+            continue
+        out = VGG19_WIDTHS[int(name[4]) - 1]
+        # He scaling keeps activations of the same order through all 16 convolutions
+        kernel = rng.standard_normal((3, 3, channels, out), dtype=np.float32)
+        kernel *= np.float32(np.sqrt(2.0 / (9 * channels)))
+        layers.append(Layer(name, "conv", kernel, np.zeros(out, np.float32)))
+        channels = out
+    return tuple(layers)
+
+
+def write_stand_in_mat(path, seed=0):
+    """Write the stand-in .mat (current MatConvNet layout, feature layers only, ~80 MB) atomically.
+
+    :func:`load_vgg19_mat` reads it like the real file and sets ``stand_in``.
+    """
+    import scipy.io
+
+    from cnn_cookbook.fileio import atomic_path
+
+    entries = []
+    for layer in stand_in_layers(seed):
+        if layer.kind == "conv":
+            entries.append(_matlab_struct(
+                name=layer.name, type="conv", weights=_matlab_cell([layer.kernel, layer.bias[None]]),
+                size=np.array([layer.kernel.shape], float), pad=np.array([[1.0, 1, 1, 1]]),
+                stride=np.array([[1.0, 1]])))
+        elif layer.kind == "pool":
+            entries.append(_matlab_struct(name=layer.name, type="pool", method="max",
+                                          pool=np.array([[2.0, 2]]), stride=np.array([[2.0, 2]])))
+        else:
+            entries.append(_matlab_struct(name=layer.name, type=layer.kind))
+    normalization = _matlab_struct(imageSize=np.array([[224.0, 224, 3]]),
+                                   averageImage=np.array(VGG19_MEAN_PIXEL).reshape(1, 1, 3))
+    content = {
+        "layers": _matlab_cell(entries),
+        "meta": _matlab_struct(normalization=normalization),
+        STAND_IN_MARKER: f"{STAND_IN_LABEL}; generated by cnn_cookbook v{STAND_IN_VERSION}, seed {seed}",
+    }
+    with atomic_path(path) as tmp, open(tmp, "wb") as handle:
+        scipy.io.savemat(handle, content)
+    return Path(path)
+
+
+def locate_vgg19(weights="auto", path=None, models_dir=None, download=False):
+    """``(path, stand_in)`` of the VGG-19 file a run should use.
+
+    ``path``: an explicit file (``--vgg``), used as given.  Otherwise ``weights``: ``real`` needs
+    ``<models>/imagenet-vgg-verydeep-19.mat`` (``download`` fetches it; without it the error
+    names the path and URL); ``stand-in`` uses the generated stand-in (written once into
+    ``<models>/vgg19-standin-v1/``); ``auto`` uses the real file when present or downloadable,
+    else the stand-in.
+    """
+    from cnn_cookbook.datasets.download import fetch
+    from cnn_cookbook.paths import models_root
+
+    if path is not None:
+        return Path(path), None
+    if weights not in WEIGHTS:
+        raise CookbookError(f"--weights must be one of {', '.join(WEIGHTS)}, not {weights!r}")
+    models_dir = Path(models_dir) if models_dir is not None else models_root()
+    if weights == "real" or (weights == "auto" and ((models_dir / FILENAME).is_file() or download)):
+        return fetch("vgg19", models_dir, download=download), False
+    stand_in = models_dir / STAND_IN_FOLDER / FILENAME
+    if not stand_in.is_file():
+        write_stand_in_mat(stand_in)
+    return stand_in, True

@@ -1,17 +1,36 @@
 """Plots as Matplotlib Figures (no pyplot, so nothing opens a window or needs a display).
 
-Every function returns a ``matplotlib.figure.Figure``: a notebook displays it, a recipe passes
-a dict of them to :func:`finish`, which writes PNGs and, with ``--show``, opens windows.
+Every function returns a ``matplotlib.figure.Figure`` (:class:`Figure`): a notebook displays it
+inline with no ``%matplotlib`` magic (it has ``_repr_png_``, which IPython's rich display asks
+for), a recipe passes a dict of them to :func:`finish`, which writes PNGs and, with ``--show``,
+opens windows.
 Images are HxW (grey) or HxWx3 arrays, 0..1 floats or 0..255 (pass ``vmax``).
 """
 
+import io
 import math
 from pathlib import Path
 
+import matplotlib.figure
 import numpy as np
-from matplotlib.figure import Figure
 
 from cnn_cookbook.fileio import save_figure
+
+
+class Figure(matplotlib.figure.Figure):
+    """A Figure that Jupyter renders inline by itself.
+
+    IPython shows a stand-alone Figure (one not made through pyplot) as its text repr unless a
+    matplotlib backend registered a formatter for it (``%matplotlib inline``, or a first pyplot
+    plot).  ``_repr_png_`` is IPython's own protocol for objects that draw themselves, so the
+    figure renders as the last expression of a cell or through ``display()`` either way (once: a
+    registered formatter takes precedence over it).
+    """
+
+    def _repr_png_(self):
+        buffer = io.BytesIO()
+        self.savefig(buffer, format="png", bbox_inches="tight")
+        return buffer.getvalue()
 
 
 def new_figure(width=6.0, height=4.0):

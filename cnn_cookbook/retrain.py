@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
+from cnn_cookbook.progress import tqdm
 
 from cnn_cookbook.datasets.folders import SPLITS, UnreadableImage, read_image_rgb, write_labels_file
 from cnn_cookbook.errors import CookbookError, DataFormatError

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
+from cnn_cookbook.progress import tqdm
 
 from cnn_cookbook.errors import CookbookError, TrainingDiverged
 from cnn_cookbook.fileio import ensure_dir, write_json
@@ -67,7 +67,9 @@ def build_classifier(network, image_shape, num_classes, optimizer, learning_rate
     labels = tf.placeholder(tf.int32, [None], name="labels")
     training = tf.placeholder_with_default(False, [], name="training")
     global_step = tf.train.get_or_create_global_step()
+    existing = set(tf.trainable_variables())
     logits, endpoints = network(images, num_classes, training)
+    _refuse_silent_reuse(existing)
     loss, probabilities, predictions, accuracy = classification_heads(logits, labels)
     rate = learning_rate(global_step) if callable(learning_rate) else tf.constant(learning_rate, name="learning_rate")
     # batch norm moving averages (if the network has any) update with each training step
@@ -75,6 +77,22 @@ def build_classifier(network, image_shape, num_classes, optimizer, learning_rate
         train_op = optimizer(rate).minimize(loss, global_step=global_step)
     return ClassifierGraph(images, labels, training, logits, probabilities, predictions, loss,
                            accuracy, train_op, global_step, rate, endpoints)
+
+
+def _refuse_silent_reuse(existing):
+    """Stop a second classifier on the weights of a first one in the same graph.
+
+    Builders share variables through AUTO_REUSE (train and evaluation towers), so a notebook
+    cell run twice in the default graph would silently train the first build's weights and then
+    fail on its optimiser slots ("Variable .../Momentum/ already exists").  One clear error
+    instead, naming the way out.
+    """
+    if existing and not set(tf.trainable_variables()) - existing:
+        first = sorted(v.op.name for v in existing)[0]
+        raise CookbookError(
+            f"this graph already holds the network's variables ({first}, ...): a classifier "
+            "was built in it before (e.g. a notebook cell run twice); call tf.reset_default_graph() "
+            "first, or build inside 'with tf.Graph().as_default():'")
 
 
 def predict_in_batches(session, fetch, images_ph, images, batch_size=1000, feed=None):

@@ -112,7 +112,7 @@ def describe(losses):
 @cli.main_wrapper
 def main(argv=None):
     args = parse_args(argv)
-    from tqdm import tqdm
+    from cnn_cookbook.progress import tqdm
 
     from cnn_cookbook import stylenet
     from cnn_cookbook.datasets.download import ACCEPTED_MISMATCHES

@@ -213,7 +213,7 @@ def export_cifar_python(batches_dir, output_dir, read_batch, class_names, source
     file is complete): re-running resumes an interrupted export and rewrites nothing.  The
     source is recorded in ``source.json``; a folder prepared from another source is refused.
     """
-    from tqdm.auto import tqdm
+    from cnn_cookbook.progress import tqdm
 
     batches_dir, output_dir = Path(batches_dir), Path(output_dir)
     plan = [(name, "train_dir") for name in CIFAR_TRAIN_BATCHES] + \

@@ -22,7 +22,7 @@ from collections import namedtuple
 from pathlib import Path
 
 import numpy as np
-from tqdm.auto import tqdm
+from cnn_cookbook.progress import tqdm
 
 from cnn_cookbook.datasets.folders import (IMAGE_EXTENSIONS, UnreadableImage, encode_jpeg,
                                            read_image_rgb, read_labels_file)

@@ -20,11 +20,16 @@ def requirements(name):
     return [line for line in lines if line]
 
 
-install_requires, extras = [], {"cpu": [], "gpu": [], "test": ["pytest>=7"]}
+# what only the notebooks (and their test) need goes to the `notebook` extra
+NOTEBOOK = ("nbclient", "nbformat", "ipykernel")
+
+install_requires, extras = [], {"cpu": [], "gpu": [], "test": ["pytest>=7"], "notebook": []}
 for name, marker in STACKS.items():
     for requirement in requirements(name):
         distribution, _, version = requirement.partition("==")
-        if distribution in ("tensorflow", "tensorflow-cpu", "tensorflow-gpu"):
+        if requirement.startswith(NOTEBOOK):
+            extras["notebook"].append(f"{requirement}; {marker}")
+        elif distribution in ("tensorflow", "tensorflow-cpu", "tensorflow-gpu"):
             cpu, gpu = TENSORFLOW_BUILDS[name]
             extras["cpu"].append(f"{cpu}=={version}; {marker}")
             extras["gpu"].append(f"{gpu}=={version}; {marker}")

@@ -235,7 +235,11 @@ def load_image_or_photo(spec, max_size=None, min_size=None, purpose="this recipe
     """:func:`load_image` for a file path, or one of :data:`BUNDLED_PHOTOS` by name: ``(float32
     HxWx3 RGB 0..255, note or None)``."""
     if str(spec) in BUNDLED_PHOTOS:
-        import skimage.data
+        from cnn_cookbook.progress import quiet_tqdm_auto
 
-        return shrink_to_max_size(getattr(skimage.data, str(spec))()[..., :3], max_size)
+        with quiet_tqdm_auto():  # skimage.data loads lazily: pooch is imported by the getattr
+            import skimage.data
+
+            photo = getattr(skimage.data, str(spec))()
+        return shrink_to_max_size(photo[..., :3], max_size)
     return load_image(spec, max_size, min_size, purpose)

@@ -6,8 +6,10 @@ ipywidgets is missing.  :data:`tqdm` here takes the widget only when ipywidgets 
 Deciding looks only at modules already imported, so importing this module imports nothing new.
 """
 
+import contextlib
 import importlib.util
 import sys
+import warnings
 
 
 def in_jupyter_kernel():
@@ -26,6 +28,15 @@ def pick_tqdm():
     from tqdm import tqdm as text_tqdm
 
     return text_tqdm
+
+
+@contextlib.contextmanager
+def quiet_tqdm_auto():
+    """Import libraries that import ``tqdm.auto`` themselves (pooch, and so scikit-image's data
+    module) without its ipywidgets warning: their bars fall back to text, which is fine."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="IProgress not found")
+        yield
 
 
 tqdm = pick_tqdm()

@@ -6,6 +6,7 @@ output (console, metrics.json, plot titles) says STAND-IN.
 """
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -58,13 +59,15 @@ def test_vgg19_stand_in_has_the_real_layers_and_is_deterministic(tmp_path):
     assert any("STAND-IN" in note for note in network.notes)
 
 
-def test_stylenet_recipe_runs_offline_on_the_stand_in(tmp_path, fresh_models, capsys, monkeypatch):
+def test_stylenet_recipe_runs_offline_on_the_stand_in(tmp_path, capsys, monkeypatch):
+    # the session's default models folder (conftest): the ~80 MB stand-in is generated once per run
+    models = Path(os.environ["CNN_COOKBOOK_MODELS"])
     recipe = load_recipe("stylenet")
     figures = capture_figures(monkeypatch, recipe)
     out = tmp_path / "run"
     assert recipe.main(["--max-size", "32", "--steps", "3", "--output-dir", str(out), "--device", "cpu"]) == 0
     printed = capsys.readouterr().out
-    assert "STAND-IN" in printed and (fresh_models / vgg19.STAND_IN_FOLDER / vgg19.FILENAME).is_file()
+    assert "STAND-IN" in printed and (models / vgg19.STAND_IN_FOLDER / vgg19.FILENAME).is_file()
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["stand_in"] is True and "STAND-IN" in metrics["network_label"]
     assert metrics["final_loss"] < metrics["initial_loss"]

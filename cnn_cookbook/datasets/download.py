@@ -236,7 +236,7 @@ def _download_one(url, tmp, known_hash, progressbar, deadline, max_bytes):
     import urllib.error
     import urllib.request
 
-    from tqdm.auto import tqdm
+    from cnn_cookbook.progress import tqdm
 
     algorithm, expected = known_hash.split(":", 1) if known_hash else ("sha256", None)
     digest = hashlib.new(algorithm)

@@ -38,12 +38,13 @@ def test_every_notebook_has_tiny_settings_and_no_stored_outputs():
 
 
 @pytest.mark.parametrize("name", sorted(TINY))
-def test_notebook_runs_with_inline_figures(name, tmp_path, mnist_dir):
+def test_notebook_runs_with_inline_figures(name, tmp_path, request):
     nb = nbformat.read(str(NOTEBOOKS / f"{name}.ipynb"), as_version=4)
     index = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
     values = dict(TINY[name], OUTPUT_DIR=str(tmp_path / "run"))
-    lines = [f"{key} = {value.format(mnist=mnist_dir)!r}" if isinstance(value, str) else f"{key} = {value!r}"
-             for key, value in values.items()]
+    if "{mnist}" in values.values():  # the small synthetic digits of conftest, made once per session
+        values = {k: str(request.getfixturevalue("mnist_dir")) if v == "{mnist}" else v for k, v in values.items()}
+    lines = [f"{key} = {value!r}" for key, value in values.items()]
     nb.cells.insert(index + 1, nbformat.v4.new_code_cell("\n".join(lines)))
     client = nbclient.NotebookClient(nb, timeout=300, kernel_name="python3",
                                      resources={"metadata": {"path": str(NOTEBOOKS)}})

@@ -7,6 +7,8 @@
   python recipes/retrain_inception.py retrain                 # new top layer (retrain.py, Hvass #08)
   python recipes/retrain_inception.py retrain --image-dir my_photos/   # own class folders (Hvass #09)
   python recipes/retrain_inception.py predict IMAGE.png       # with the exported graph
+  python recipes/retrain_inception.py frames --videos-dir my_videos/ --output-dir my_frames/ --fps 5
+  python recipes/retrain_inception.py retrain --image-dir my_frames/   # Hvass #09: frames of your videos
 
 Without models/inception/classify_image_graph_def.pb (use --download, or --model inception_v3 to
 insist on it) every step runs on a generated STAND-IN graph with Inception v3's tensor names and
@@ -52,6 +54,19 @@ def parse_args(argv):
     s.add_argument("--output-dir", default=str(FOLDERS), help="folder receiving train_dir/, validation_dir/")
     s.add_argument("--synthetic-per-class", type=cli.positive(), default=500,
                    help="training images per class of the synthetic set (test: a fifth of it)")
+    s.add_argument("--no-progress", action="store_true")
+
+    s = _sub(sub, "frames", "videos (one folder per class) -> class folders of JPEG frames (Hvass #09)",
+             "Decode every video of <videos-dir>/<class>/ (mp4 avi mov mkv webm) with the ffmpeg that "
+             "imageio-ffmpeg ships and write <output-dir>/<class>/<video>_nohash_<n>.jpg. All frames of a "
+             "video fall in one split of 'retrain'. Videos already extracted with the same settings are "
+             "skipped; unreadable ones are listed.")
+    s.add_argument("--videos-dir", required=True, help="one sub-folder of video files per class")
+    s.add_argument("--output-dir", required=True, help="receives one sub-folder of frames per class")
+    rate = s.add_mutually_exclusive_group()
+    rate.add_argument("--every", type=cli.positive(), help="keep every Nth frame (default: every frame)")
+    rate.add_argument("--fps", type=cli.positive(float), help="keep frames at this rate (frames per second)")
+    s.add_argument("--max-size", type=cli.positive(), help="shrink frames so the longer side is at most PX")
     s.add_argument("--no-progress", action="store_true")
 
     s = _sub(sub, "tfrecords", "class folders -> sharded TFRecords (build_image_data.py layout)",
@@ -124,6 +139,19 @@ def prepare(args):
                                  progress=not args.no_progress)
     print(f"{report.written} images written, {report.kept} already there; {report.train_dir}, "
           f"{report.validation_dir}, labels in {report.labels_file}")
+
+
+def frames(args):
+    from cnn_cookbook.datasets.video import extract_frames
+
+    report = extract_frames(args.videos_dir, args.output_dir, args.every, args.fps, args.max_size,
+                            progress=not args.no_progress)
+    for key, reason in report.skipped:
+        print(f"skipped {key}: {reason}")
+    print(f"{report.frames} frames from {len(report.extracted) + len(report.kept)} videos of "
+          f"{len(report.classes)} classes ({len(report.extracted)} extracted now, {len(report.kept)} "
+          f"already done, {len(report.skipped)} skipped) in {report.output_dir}; next: retrain --image-dir "
+          f"{report.output_dir}")
 
 
 def tfrecords(args):
@@ -245,7 +273,7 @@ def predict(args):
 @cli.main_wrapper
 def main(argv=None):
     args = parse_args(argv)
-    {"prepare": prepare, "tfrecords": tfrecords, "classify": classify, "retrain": retrain,
+    {"prepare": prepare, "frames": frames, "tfrecords": tfrecords, "classify": classify, "retrain": retrain,
      "predict": predict}[args.command](args)
 
 

@@ -275,6 +275,10 @@ def train_cifar10(batches_dir, model="cookbook", output_dir="runs/cifar10_cnn", 
     }
     figures = {"loss": plots.loss_curve(result.history), "accuracy": plots.accuracy_curves(result.history),
                **cifar10_figures(last_eval["pixels"], labels, last_eval["probabilities"], seed)}
+    if hp.style != "keras-style":  # seed 002 trains without distortions
+        figures["distorted_images"] = plots.distorted_grid(
+            distorted_examples(last_eval["pixels"][0], hp.style, seed=seed),
+            title=f"Distorted training images ({hp.style} pipeline; the first is the test-time crop)")
     return Cifar10Run(metrics, result.history, figures, checkpoint_dir, last_eval["probabilities"])
 
 
@@ -299,3 +303,26 @@ def cifar10_figures(pixels, labels, probabilities, seed=0, count=16):
                                                     title=f"Misclassified test images ({np.sum(predictions != labels)} "
                                                           f"of {len(labels)})")
     return figures
+
+
+def distorted_examples(image, style, count=8, seed=0):
+    """Hvass #06's figure data: one uint8 image [32, 32, 3] through the test-time path, then
+    ``count`` times through the training pipeline's random distortions.
+
+    Returns [count + 1, S, S, 3] floats 0..1 for display (standardised styles are rescaled per
+    image to their own minimum and maximum).
+    """
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.set_random_seed(seed)
+        pixels = tf.placeholder(tf.uint8, [32, 32, 3])
+        test = pipelines.preprocess(pixels, False, style)
+        train = pipelines.preprocess(pixels, True, style)
+        with tf.Session(graph=graph) as session:
+            images = [session.run(test, {pixels: image})] + [session.run(train, {pixels: image}) for _ in range(count)]
+    images = np.stack(images).astype(np.float64)
+    if style != "hvass":  # hvass stays in 0..1; the others are standardised or centred
+        low = images.min(axis=(1, 2, 3), keepdims=True)
+        high = images.max(axis=(1, 2, 3), keepdims=True)
+        images = (images - low) / np.maximum(high - low, 1e-8)
+    return images

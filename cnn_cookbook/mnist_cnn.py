@@ -101,9 +101,15 @@ def train_mnist(data, model="cookbook", output_dir="runs/mnist_cnn", seed=0, dev
                     session, net, data.validation.images, data.validation.labels)[0]
             return results
 
+        best_seen = [-1.0]
+
         def describe(step, values, results):
             shown = " ".join(f"{k.replace('_accuracy', ' acc')} {100 * v:.2f}%" for k, v in results.items())
-            return f"step {step}: loss {values['loss']:.3f} train acc {100 * values['accuracy']:.2f}% {shown}"
+            # Hvass #04 marks the evaluations where the validation accuracy improved
+            improved = results.get("validation_accuracy", -1.0) > best_seen[0]
+            best_seen[0] = max(best_seen[0], results.get("validation_accuracy", -1.0))
+            return (f"step {step}: loss {values['loss']:.3f} train acc {100 * values['accuracy']:.2f}% {shown}"
+                    + (" *" if improved else ""))
 
         with new_session(graph, device) as session:
             start = checkpoints.start(session, resume)
@@ -137,6 +143,8 @@ def train_mnist(data, model="cookbook", output_dir="runs/mnist_cnn", seed=0, dev
     }
     if figures:
         drawn.update(loss=plots.loss_curve(result.history), accuracy=plots.accuracy_curves(result.history))
+        if early_stopping:
+            drawn["validation_improvements"] = plots.improvement_marks(result.history)
     return MnistRun(metrics, result.history, drawn, checkpoint_dir, probabilities)
 
 
@@ -149,6 +157,9 @@ def mnist_figures(session, net, hp, data, last_batch, test_probabilities):
         figures["predictions"] = plots.prediction_grid(last_batch["images"], last_batch["labels"],
                                                        batch_predictions, data.class_names)
     figures["confusion_matrix"] = plots.confusion_matrix(data.test.labels, test_predictions, data.class_names)
+    errors = plots.example_errors(data.test.images, data.test.labels, test_predictions, data.class_names)
+    if errors is not None:  # Hvass #02's example errors
+        figures["example_errors"] = errors
     variables = {v.op.name: v for v in tf.global_variables()}
     if hp.network == "linear":
         weights = session.run(variables["linear/fc/weights"])
@@ -156,6 +167,8 @@ def mnist_figures(session, net, hp, data, last_batch, test_probabilities):
     else:
         scope = {"cookbook": "cookbook_cnn", "hvass-cnn": "hvass_cnn", "hvass-chain": "hvass_chain"}[hp.network]
         figures["conv1_weights"] = plots.conv_weights(session.run(variables[f"{scope}/conv1/weights"]))
+        figures["conv2_weights"] = plots.conv_weights(session.run(variables[f"{scope}/conv2/weights"]), 0,
+                                                      "Second conv layer weights (input channel 0)")
         first = data.test.images[:1]
         conv1, conv2 = session.run([net.endpoints["conv1"], net.endpoints["conv2"]], {net.images: first})
         figures["conv1_outputs"] = plots.conv_outputs(conv1[0], "Conv layer 1 outputs (first test image)")

@@ -188,3 +188,113 @@ def finish(figures, output_dir, show=False):
             fig.set_canvas(manager.canvas)
         plt.show()
     return paths
+
+
+# ---------------------------------------------------------------------------------------------
+# The tutorials' other figures (Hvass #02, #04, #06, #08, #13)
+
+
+def example_errors(images, labels, predictions, class_names, count=9, cols=3,
+                   title="Misclassified test images"):
+    """Hvass #02: the first ``count`` misclassified images, titled with true and predicted class.
+
+    ``images`` [N, H, W, C] 0..1; returns None when every image is classified right.
+    """
+    labels, predictions = np.asarray(labels), np.asarray(predictions)
+    wrong = np.flatnonzero(labels != predictions)
+    if not len(wrong):
+        return None
+    shown = wrong[:count]
+    titles = [f"True: {class_names[labels[i]]}, Pred: {class_names[predictions[i]]}" for i in shown]
+    return image_grid(np.asarray(images)[shown], titles, cols=min(cols, len(shown)),
+                      title=f"{title} ({len(wrong)} of {len(labels)})")
+
+
+def improvement_marks(history, metric="validation_accuracy", title="Validation accuracy (* = improved)"):
+    """Hvass #04: the validation curve with a mark on every evaluation that beat the best so far."""
+    steps = np.asarray(history.evals["step"])
+    values = np.asarray([np.nan if v is None else v for v in history.evals.get(metric, [])], float)
+    fig = new_figure()
+    ax = fig.add_subplot()
+    ax.plot(steps, 100 * values, "b-", linewidth=1, label=metric.replace("_", " "))
+    improved = improved_steps(values)
+    ax.plot(steps[improved], 100 * values[improved], "r*", markersize=9, label="improved")
+    ax.set(title=title, xlabel="step", ylabel="accuracy (%)")
+    if len(steps):
+        ax.legend(loc="lower right")
+    return fig
+
+
+def improved_steps(values):
+    """Indices of the values that are higher than every value before them (NaN never improves)."""
+    best, marks = -np.inf, []
+    for i, value in enumerate(values):
+        if np.isfinite(value) and value > best:
+            best = value
+            marks.append(i)
+    return np.asarray(marks, dtype=int)
+
+
+def distorted_grid(images, title="Distorted training images", cols=3):
+    """Hvass #06: images [N, H, W, 3] 0..1 as the training pipeline distorts them (first: original)."""
+    titles = ["original"] + [f"distorted {i}" for i in range(1, len(images))]
+    return image_grid(images, titles, cols=cols, title=title)
+
+
+def reduce_to_2d(values, method="pca", seed=0):
+    """Hvass #08: transfer values [N, D] -> points [N, 2] by PCA or t-SNE (scikit-learn).
+
+    t-SNE runs on the first 50 PCA components, as the tutorial did (perplexity capped below N/3
+    for small sets).
+    """
+    from sklearn.decomposition import PCA
+
+    values = np.asarray(values, np.float64)
+    if method == "pca":
+        return PCA(n_components=2, random_state=seed).fit_transform(values)
+    if method == "tsne":
+        from sklearn.manifold import TSNE
+
+        reduced = PCA(n_components=min(50, *values.shape), random_state=seed).fit_transform(values)
+        perplexity = float(min(30.0, max(1.0, (len(values) - 1) / 3.0)))
+        return TSNE(n_components=2, perplexity=perplexity, init="pca", learning_rate="auto",
+                    random_state=seed).fit_transform(reduced)
+    raise ValueError(f"method must be pca or tsne, not {method!r}")
+
+
+def transfer_values_scatter(points, labels, class_names, title="Transfer values"):
+    """Hvass #08's scatter plot: 2-D points (:func:`reduce_to_2d`) coloured by class."""
+    points, labels = np.asarray(points), np.asarray(labels)
+    fig = new_figure(6.5, 5.0)
+    ax = fig.add_subplot()
+    cmap = matplotlib_colormap("tab10" if len(class_names) <= 10 else "tab20")
+    for k, name in enumerate(class_names):
+        mine = labels == k
+        ax.scatter(points[mine, 0], points[mine, 1], s=12, color=cmap(k % cmap.N), label=name)
+    ax.legend(fontsize=8, loc="best", markerscale=1.5)
+    ax.set(title=f"{title} ({len(points)} images)", xticks=[], yticks=[])
+    return fig
+
+
+def matplotlib_colormap(name):
+    from matplotlib import colormaps
+
+    return colormaps[name]
+
+
+def scored_image(image, title, vmax=1.0, size=4.0):
+    """One image drawn large (nearest-neighbour, so 28x28 pixels stay sharp) with its title."""
+    fig = new_figure(size, size + 0.5)
+    ax = fig.add_subplot()
+    image = np.asarray(image)
+    if image.ndim == 3 and image.shape[-1] == 1:
+        image = image[..., 0]
+    if image.ndim == 2:
+        shown = ax.imshow(image, cmap="gray", vmin=0, vmax=vmax, interpolation="nearest")
+        fig.colorbar(shown, ax=ax, shrink=0.8)
+    else:
+        ax.imshow(np.clip(image / vmax, 0, 1), interpolation="nearest")
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title(title, fontsize=10)
+    return fig

@@ -608,4 +608,25 @@ def retrain_on_folders(image_dir, graph_files, output_dir, bottleneck_dir=None, 
         figures["confusion_matrix"] = plots.confusion_matrix(
             test.labels, np.argmax(result.test_probabilities, axis=1), names,
             title="Confusion matrix (test set)" + title)
+    figures.update(transfer_value_figures(sets, names, seed, title))
     return RetrainRun(metrics, figures, result, sets, names, graph_path, labels_path)
+
+
+def transfer_value_figures(sets, class_names, seed=0, title="", limit=1000):
+    """Hvass #08: PCA and t-SNE scatter plots of the cached transfer values (every split, at most
+    ``limit`` images drawn at random).  Empty when there are fewer than 5 values."""
+    from cnn_cookbook import plots
+
+    values = np.concatenate([sets[s].values for s in SPLITS if s in sets and len(sets[s].values)] or
+                            [np.zeros((0, iv3.BOTTLENECK_SIZE), np.float32)])
+    labels = np.concatenate([sets[s].labels for s in SPLITS if s in sets and len(sets[s].values)] or
+                            [np.zeros((0,), np.int32)])
+    if len(values) < 5:
+        return {}
+    if len(values) > limit:
+        keep = np.random.default_rng(seed).choice(len(values), limit, replace=False)
+        values, labels = values[keep], labels[keep]
+    return {f"transfer_values_{method}": plots.transfer_values_scatter(
+                plots.reduce_to_2d(values, method, seed), labels, class_names,
+                title=f"Transfer values, {name}{title}")
+            for method, name in (("pca", "PCA"), ("tsne", "t-SNE"))}

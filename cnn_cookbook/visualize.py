@@ -32,7 +32,8 @@ from cnn_cookbook.tf1 import tf
 #: ``images`` [N, H, W, C] in the network's value range, display images [N, H, W, C] 0..255,
 #: and per-image objective values before and after the ascent
 Stimuli = namedtuple("Stimuli", ["images", "display", "before", "after", "filters"])
-Maximized = namedtuple("Maximized", ["image", "scores"])
+#: ``probabilities``/``reached`` only when the ascent watches a class probability (else None)
+Maximized = namedtuple("Maximized", ["image", "scores", "probabilities", "reached"], defaults=(None, None))
 
 INCEPTION_V3_INPUT = "ResizeBilinear:0"
 INCEPTION_V3_LOGITS = "softmax/logits:0"
@@ -209,12 +210,15 @@ def stimuli_figure(stimuli, layer, cols=8):
 
 
 def maximize_activation(session, network, score, steps=30, step_size=1.0, image_size=None, rng=None,
-                        image=None, gradient=None):
+                        image=None, gradient=None, probability=None, threshold=None):
     """Hvass #13: gradient ascent on one image to maximise scalar ``score``.
 
     Starts from mid-grey plus noise of 1/255 of the range (Hvass: uniform 128..129), steps by
     ``step_size * g / std(g)`` (in units of 1/255 of the value range) and clips to the range.  ``gradient`` may be passed in so repeated calls
-    add no ops.  Returns :class:`Maximized` (image HxWxC, score per step, before the step).
+    add no ops.  With a scalar ``probability`` tensor and a ``threshold``, the ascent stops as
+    soon as the probability reaches it (``steps`` is then the limit).  Returns
+    :class:`Maximized` (image HxWxC, score per step, before the step; with ``probability`` also
+    its value per step and whether the threshold was reached).
     """
     rng = rng or np.random.default_rng()
     if gradient is None:
@@ -226,13 +230,23 @@ def maximize_activation(session, network, score, steps=30, step_size=1.0, image_
         channels = int(network.images.get_shape()[-1])
         image = (lo + hi) / 2 + rng.uniform(0, 1, (height, width, channels)) * (hi - lo) / 255.0
     image = np.array(image, dtype=np.float32)
-    scores = []
+    watch = probability is not None and threshold is not None
+    scores, probabilities = [], []
     for _ in range(steps):
-        value, grad = session.run([score, gradient], {network.images: image[None]})
+        fetches = [score, gradient] + ([probability] if watch else [])
+        value, grad, *seen = session.run(fetches, {network.images: image[None]})
         scores.append(float(value))
+        if watch:
+            probabilities.append(float(seen[0]))
+            if probabilities[-1] >= threshold:
+                return Maximized(image, scores, probabilities, True)
         image = np.clip(image + grad[0] / (grad.std() + 1e-8) * step_size * (hi - lo) / 255.0, lo, hi)
-    scores.append(float(session.run(score, {network.images: image[None]})))
-    return Maximized(image, scores)
+    final = session.run([score] + ([probability] if watch else []), {network.images: image[None]})
+    scores.append(float(final[0]))
+    if not watch:
+        return Maximized(image, scores)
+    probabilities.append(float(final[1]))
+    return Maximized(image, scores, probabilities, probabilities[-1] >= threshold)
 
 
 def class_score(network, class_id):

@@ -5,7 +5,7 @@ maximisation of a channel or a class (Hvass-Labs #13).
   python recipes/mnist_cnn.py --dataset synthetic --steps 200        # train something first
   python recipes/visualize_filters.py                                # its conv filters, offline
   python recipes/visualize_filters.py --checkpoint-dir runs/cifar10/checkpoints --layer conv2
-  python recipes/visualize_filters.py --class 3                      # an image the net calls "3"
+  python recipes/visualize_filters.py --class 3                      # ascend until the net says "3" (99%)
   python recipes/visualize_filters.py --network inception5h --layer mixed4a_pre_relu
   python recipes/visualize_filters.py --network inception-v3 --class 1 --steps 100   # Hvass #13
 
@@ -38,7 +38,10 @@ def parse_args(argv):
     p.add_argument("--channel", type=cli.integer(0), help="instead of the grid: maximise this channel of --layer (Hvass #13)")
     p.add_argument("--class", dest="class_id", type=cli.integer(0), action="append",
                    help="instead of the grid: maximise this class's logit (Hvass #13), repeatable")
-    p.add_argument("--steps", type=cli.positive(), help="ascent steps: 20 for the grid (seed 002), 30 (Hvass #13)")
+    p.add_argument("--steps", type=cli.positive(), help="ascent steps: 20 for the grid (seed 002), 30 for "
+                   "--channel (Hvass #13); for --class the limit (200), reached only below --threshold")
+    p.add_argument("--threshold", type=float, default=0.99,
+                   help="--class: stop once the network gives the class this probability (0..1)")
     p.add_argument("--step-size", type=cli.positive(float), default=1.0,
                    help="grid: step along the L2-normalised gradient in units of the pixel range; "
                         "Hvass: step of g/std(g) in units of 1/255 of the range")
@@ -79,7 +82,7 @@ def main(argv=None):
     args = parse_args(argv)
     import numpy as np
 
-    from cnn_cookbook import deepdream, visualize
+    from cnn_cookbook import deepdream, plots, visualize
     from cnn_cookbook.fileio import ensure_dir, save_image
     from cnn_cookbook.tf1 import new_session, seed_everything, tf
 
@@ -94,15 +97,18 @@ def main(argv=None):
         rng = seed_everything(args.seed)
         # every op is built before the session starts: the loop below adds none
         if args.class_id or args.channel is not None:
-            targets = []
+            if not 0 < args.threshold <= 1:
+                raise CookbookError(f"--threshold is a probability in (0, 1], not {args.threshold}")
+            probabilities = tf.nn.softmax(network.logits[0]) if network.logits is not None else None
+            targets = []  # (output name, objective, probability watched or None)
             for class_id in args.class_id or []:
-                targets.append((f"class_{class_id}", visualize.class_score(network, class_id)))
+                targets.append((f"class_{class_id}", visualize.class_score(network, class_id),
+                                probabilities[class_id]))
             if args.channel is not None:
                 for layer in layers:
                     score, _ = deepdream.layer_objective(network, layer, args.channel)
-                    targets.append((f"{file_name(layer)}_channel_{args.channel}", score))
-            gradients = [tf.gradients(score, network.images)[0] for _, score in targets]
-            probabilities = tf.nn.softmax(network.logits[0]) if network.logits is not None else None
+                    targets.append((f"{file_name(layer)}_channel_{args.channel}", score, None))
+            gradients = [tf.gradients(score, network.images)[0] for _, score, _ in targets]
         else:
             stimulus_ops = {layer: visualize.StimulusOps(network, layer) for layer in layers}
             for layer, ops in stimulus_ops.items():
@@ -118,14 +124,20 @@ def main(argv=None):
             if network.restore:
                 network.restore(session)
             if args.class_id or args.channel is not None:
-                for (name, score), gradient in zip(targets, gradients):
-                    result = visualize.maximize_activation(session, network, score, args.steps or 30,
+                for (name, score, watched), gradient in zip(targets, gradients):
+                    limit = args.steps or (200 if watched is not None else 30)
+                    result = visualize.maximize_activation(session, network, score, limit,
                                                            args.step_size, (args.image_size,) * 2, rng,
-                                                           gradient=gradient)
+                                                           gradient=gradient, probability=watched,
+                                                           threshold=args.threshold if watched is not None else None)
                     lo, hi = network.value_range
                     pixels = (result.image - lo) / (hi - lo) * 255.0
-                    save_image(output_dir / f"{name}.png", pixels[..., 0] if pixels.shape[-1] == 1 else pixels)
+                    save_image(output_dir / f"{name}_image.png", pixels[..., 0] if pixels.shape[-1] == 1 else pixels)
                     entry = {"target": name, "objective_before": result.scores[0], "objective_after": result.scores[-1]}
+                    if watched is not None:
+                        entry.update(steps_run=len(result.probabilities) - (0 if result.reached else 1),
+                                     step_limit=limit, threshold=args.threshold, reached=bool(result.reached),
+                                     target_probability=result.probabilities[-1])
                     if probabilities is not None:
                         probs = session.run(probabilities, {network.images: result.image[None]})
                         top = int(np.argmax(probs))
@@ -133,9 +145,21 @@ def main(argv=None):
                         entry.update(predicted_class=top, predicted_probability=float(probs[top]),
                                      predicted_name=names[top] if names and top < len(names) else None)
                     metrics["results"].append(entry)
+                    title = name.replace("_", " ")
+                    if watched is not None:
+                        title = (f"{title}: p = {100 * entry['target_probability']:.2f}% after {entry['steps_run']} steps"
+                                 f"\n(threshold {100 * args.threshold:g}% "
+                                 f"{'reached' if entry['reached'] else 'NOT reached, limit ' + str(limit)})")
+                    elif probabilities is not None:
+                        title += f": classified {entry['predicted_class']} ({100 * entry['predicted_probability']:.2f}%)"
+                    figures[name] = plots.scored_image(pixels / 255.0, title)
                     print(f"{name}: objective {entry['objective_before']:.4f} -> {entry['objective_after']:.4f}"
                           + (f", classified as {entry['predicted_class']} ({100 * entry['predicted_probability']:.2f}%)"
-                             if probabilities is not None else ""))
+                             if probabilities is not None else "")
+                          + ("" if watched is None else
+                             f"; p({name.split('_')[1]}) {100 * entry['target_probability']:.2f}% after "
+                             f"{entry['steps_run']} steps: threshold {100 * args.threshold:g}% "
+                             + ("reached" if entry["reached"] else f"not reached within {limit} steps (raise --steps)")))
             else:
                 for layer, ops in stimulus_ops.items():
                     stimuli = visualize.maximum_stimuli(session, network, layer, ops.shown, args.steps or 20,

@@ -1,4 +1,7 @@
-"""The chainable builder (Hvass #03): the chained network is hvass-cnn, variable for variable."""
+"""The chainable builder (Hvass #03): the chained network is hvass-cnn, variable for variable.
+
+(tests/test_plots.py trains hvass-chain through the MNIST chapter.)
+"""
 
 import numpy as np
 
@@ -65,17 +68,3 @@ def test_dropout_and_batch_norm_switch_with_training_and_the_classifier_gives_a_
     assert not np.allclose(train_a, train_b)          # dropout draws a new mask each step
     expected = -np.mean(np.log(probabilities[np.arange(6), [0, 1, 2, 0, 1, 2]]))
     np.testing.assert_allclose(loss, expected, rtol=1e-5)
-
-
-def test_recipe_trains_hvass_chain(mnist_dir, tmp_path):
-    from cnn_cookbook.datasets.mnist import load_mnist
-    from cnn_cookbook.mnist_cnn import train_mnist
-    from cnn_cookbook.training import read_network_info
-
-    data = load_mnist("idx", mnist_dir)
-    run = train_mnist(data, "hvass-chain", tmp_path, device="cpu", progress=False, steps=60, eval_every=60,
-                      learning_rate=1e-3)
-    assert run.metrics["hyperparameters"]["optimizer"] == "adam"
-    assert run.metrics["test_accuracy"] > 0.3  # chance is 0.1; 60 Adam steps already learn
-    assert read_network_info(run.checkpoint_dir)["network"] == "hvass-chain"
-    assert {"conv1_weights", "conv1_outputs", "conv2_outputs"} <= set(run.figures)

@@ -108,6 +108,7 @@ def exported(mnist_dir, tmp_path_factory):
     cifar = c10.write_synthetic_cifar(root / "cifar", train_per_class=6, test_per_class=3, seed=3)
     run = train_cifar10(cifar / c10.BINARY_FOLDER, "hvass", root / "cifar_run", pipeline="dataset", steps=3,
                         batch_size=16, eval_every=3, shuffle_buffer=20, progress=False, dataset="synthetic")
+    assert "distorted_images" in run.figures  # Hvass #06's figure (tests/test_plots.py checks its content)
     pixels, _ = c10.read_binary_split(cifar / c10.BINARY_FOLDER, "test")
     # the signature takes whole 32x32 images (0..1) and crops them to the network's 24x24 itself
     models["cifar"] = dict(dir=serving.export_checkpoint(run.checkpoint_dir, root / "cifar_sm"),

@@ -121,3 +121,5 @@ def test_recipe_extracts_frames_and_retrains_on_them(videos, tmp_path, capsys):
     metrics = json.loads((tmp_path / "run" / "metrics.json").read_text())
     assert metrics["classes"] == ["greenish", "reddish"] and sum(metrics["images"].values()) == 24
     assert metrics["model"] == "stand-in" and metrics["steps"] == 5
+    # Hvass #08's figures of the transfer values
+    assert all((tmp_path / "run" / f"transfer_values_{m}.png").stat().st_size > 0 for m in ("pca", "tsne"))

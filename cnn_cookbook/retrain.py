@@ -612,7 +612,7 @@ def retrain_on_folders(image_dir, graph_files, output_dir, bottleneck_dir=None, 
     return RetrainRun(metrics, figures, result, sets, names, graph_path, labels_path)
 
 
-def transfer_value_figures(sets, class_names, seed=0, title="", limit=1000):
+def transfer_value_figures(sets, class_names, seed=0, title="", limit=500):
     """Hvass #08: PCA and t-SNE scatter plots of the cached transfer values (every split, at most
     ``limit`` images drawn at random).  Empty when there are fewer than 5 values."""
     from cnn_cookbook import plots

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from cnn_cookbook.errors import CookbookError
+from cnn_cookbook.fileio import ensure_dir
 from cnn_cookbook.tf1 import new_session, tf
 
 SIGNATURE = "serving_default"
@@ -40,7 +41,7 @@ def _class_name_outputs(probabilities, class_names):
 def _atomic_export(export_dir, write):
     """Run ``write(tmp_dir)`` into a fresh folder beside ``export_dir``, then swap it in."""
     export_dir = Path(export_dir)
-    export_dir.parent.mkdir(parents=True, exist_ok=True)
+    ensure_dir(export_dir.parent)
     if export_dir.exists() and not (export_dir / "saved_model.pb").is_file():
         raise CookbookError(f"{export_dir} exists and is not a SavedModel; choose an empty or new "
                             "--export-savedmodel folder")

@@ -40,7 +40,7 @@ def parse_args(argv):
                    help="instead of the grid: maximise this class's logit (Hvass #13), repeatable")
     p.add_argument("--steps", type=cli.positive(), help="ascent steps: 20 for the grid (seed 002), 30 for "
                    "--channel (Hvass #13); for --class the limit (200), reached only below --threshold")
-    p.add_argument("--threshold", type=float, default=0.99,
+    p.add_argument("--threshold", type=cli.real(above=0, maximum=1), default=0.99,
                    help="--class: stop once the network gives the class this probability (0..1)")
     p.add_argument("--step-size", type=cli.positive(float), default=1.0,
                    help="grid: step along the L2-normalised gradient in units of the pixel range; "
@@ -97,8 +97,6 @@ def main(argv=None):
         rng = seed_everything(args.seed)
         # every op is built before the session starts: the loop below adds none
         if args.class_id or args.channel is not None:
-            if not 0 < args.threshold <= 1:
-                raise CookbookError(f"--threshold is a probability in (0, 1], not {args.threshold}")
             probabilities = tf.nn.softmax(network.logits[0]) if network.logits is not None else None
             targets = []  # (output name, objective, probability watched or None)
             for class_id in args.class_id or []:

@@ -944,3 +944,25 @@ def test_max_pixels_raises_the_limit(tmp_path, monkeypatch):
 def test_the_readme_states_the_number_of_cases():
     text = (REPO / "README.md").read_text()
     assert f"`tests/test_bad_input.py` is the battery: {len(CASES)} bad inputs" in text
+
+
+def test_stylenet_runs_on_a_grey_alpha_content_and_a_cmyk_style(tmp_path, capsys):
+    import json
+    import sys
+
+    from PIL import Image
+
+    sys.path.insert(0, str(REPO / "tests"))
+    from test_stylenet import random_vgg19_weights, write_vgg19_mat
+
+    vgg = write_vgg19_mat(tmp_path / "vgg.mat", random_vgg19_weights())
+    ramp = np.tile(np.linspace(0, 255, 24, dtype=np.uint8), (20, 1))
+    content = save_pil(tmp_path / "la.png", np.stack([ramp, np.full_like(ramp, 128)], -1), "LA")
+    style = tmp_path / "cmyk.jpg"
+    Image.fromarray(np.stack([ramp, ramp[::-1], np.full_like(ramp, 90)], -1)).convert("CMYK").save(style)
+    recipe("stylenet").main(["--vgg", str(vgg), "--content", str(content), "--style", str(style), "--steps", "2",
+                             "--output-dir", str(tmp_path / "out"), "--device", "cpu"])
+    printed = capsys.readouterr().out
+    assert "alpha channel dropped" in printed and "CMYK converted to RGB" in printed
+    metrics = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert metrics["image_size"] == [20, 24] and metrics["steps"] == 2 and metrics["final_loss"] is not None

@@ -256,12 +256,11 @@ def image_feed(graph, image_path):
     from cnn_cookbook.datasets.folders import read_image_rgb
 
     path = Path(image_path)
-    if not path.is_file():
-        raise CookbookError(f"image {path} does not exist; check the path")
+    decoded = read_image_rgb(path)  # a missing, truncated or oversized file is one line here, not in TF
     data = path.read_bytes()
     if _is_jpeg(data):
         return {graph.get_tensor_by_name(JPEG_INPUT): data}
-    return {graph.get_tensor_by_name(DECODED_INPUT): read_image_rgb(path)}
+    return {graph.get_tensor_by_name(DECODED_INPUT): decoded}
 
 
 Prediction = namedtuple("Prediction", ["node_id", "label", "score"])

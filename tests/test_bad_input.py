@@ -865,6 +865,25 @@ def test_sigterm_during_a_download_leaves_no_temp_file(tmp_path):
     assert list(data.iterdir()) == []
 
 
+def test_sigterm_during_an_extraction_removes_the_staging_folder(tmp_path, monkeypatch):
+    import os
+    import signal
+
+    from cnn_cookbook.datasets import download
+
+    archive = tar_archive(tmp_path / "a.tar.gz", [("top/big", "file", noise_bytes(1000))])
+
+    def killed(*args, **kwargs):  # the process is told to stop half-way through the members
+        os.kill(os.getpid(), signal.SIGTERM)
+    monkeypatch.setattr(download, "_extract_by_data_rules", killed)
+    monkeypatch.setattr(download, "HAS_DATA_FILTER", False)
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(KeyboardInterrupt):
+        extract_archive(archive, tmp_path / "out" / "target")
+    assert list((tmp_path / "out").iterdir()) == []
+    assert signal.getsignal(signal.SIGTERM) == before  # the handler is put back
+
+
 def test_a_knowingly_different_file_is_used_and_recorded(tmp_path, capsys):
     import json
 

@@ -463,14 +463,14 @@ def extract_archive(archive, destination):
     which allows links inside the target), no setuid/setgid/sticky bits or group/other write,
     and the files belong to the user running this, not to the archive's uid/gid.  Unpacking
     happens in a temp folder beside ``destination`` which then takes its place, so an
-    interrupted run leaves either nothing or the whole tree.  A finished extraction is not
+    interrupted run (Ctrl-C or SIGTERM) leaves either nothing or the whole tree.  A finished extraction is not
     repeated (the seeds re-extract on every run).  A damaged archive (bad header, corrupt
     compressed data, a CRC mismatch) is one :class:`DataFormatError`.
     """
     archive, destination = Path(archive), Path(destination)
     if destination.is_dir() and any(destination.iterdir()):
         return destination
-    with atomic_dir(destination) as staging:
+    with _sigterm_as_interrupt(), atomic_dir(destination) as staging:
         try:
             if zipfile.is_zipfile(archive):
                 _extract_zip(archive, staging)

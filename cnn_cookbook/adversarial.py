@@ -34,6 +34,7 @@ attack); #11 returned ``score_source_org``, a name that did not exist, and a noi
 update ahead of the returned noisy image (here ``noise == adversarial - original``).
 """
 
+import contextlib
 from collections import namedtuple
 from dataclasses import dataclass
 
@@ -117,22 +118,58 @@ def _batches(split, batch_size, rng, images_ph, labels_ph, target=None):
     return feed
 
 
-def train_steps(session, net, split, steps, batch_size, rng, progress=False):
+class StepLog:
+    """TensorBoard scalars of an experiment made of many short training phases, on one step axis.
+
+    Each phase's per-step loss and accuracy go to its run (``train/`` for normal steps,
+    ``adversary/`` for noise steps, where accuracy is the share classified as the target) at
+    ``offset + step``, every ``every`` steps; ``step`` then moves on by the phase's length.
+    ``writers``: a :class:`cnn_cookbook.summaries.RunWriters`, or None to log nothing.
+    """
+
+    def __init__(self, writers=None, every=10):
+        self.writers, self.every, self.step = writers, every, 0
+
+    def record(self, run, history):
+        steps = history.train["step"]
+        if self.writers is not None:
+            for index, (step, loss, accuracy) in enumerate(zip(steps, history.train["loss"],
+                                                                history.train["accuracy"])):
+                if step % self.every == 0 or index == len(steps) - 1:
+                    self.writers.scalars(run, self.step + index + 1, {"loss": loss, "accuracy": accuracy})
+        self.step += len(steps)
+
+    def scalars(self, run, values):
+        if self.writers is not None:
+            self.writers.scalars(run, self.step, values)
+
+    def images(self, run, tag, images, value_range):
+        if self.writers is not None:
+            self.writers.images(run, tag, images, self.step, value_range)
+
+
+def train_steps(session, net, split, steps, batch_size, rng, progress=False, log=None):
     """``steps`` normal optimiser steps on ``split`` (with whatever noise is in place); a History."""
-    return training.fit(session, net, steps, feed=_batches(split, batch_size, rng, net.images, net.labels),
-                        progress=progress).history
+    history = training.fit(session, net, steps, feed=_batches(split, batch_size, rng, net.images, net.labels),
+                           progress=progress).history
+    if log is not None:
+        log.record("train", history)
+    return history
 
 
-def find_universal_noise(session, net, split, target, steps, batch_size, rng, reset=True, progress=False):
+def find_universal_noise(session, net, split, target, steps, batch_size, rng, reset=True, progress=False,
+                         log=None):
     """Optimise the noise so that ``split``'s images are classified as ``target``; returns the noise.
 
     Each of the ``steps`` adversarial steps takes a training batch with every label replaced by
-    ``target``; the network's weights do not change.
+    ``target``; the network's weights do not change.  ``log``: a :class:`StepLog`.
     """
     if reset:
         reset_noise(session, net)
-    training.fit(session, net.adversary, steps,
-                 feed=_batches(split, batch_size, rng, net.images, net.labels, target), progress=progress)
+    result = training.fit(session, net.adversary, steps,
+                          feed=_batches(split, batch_size, rng, net.images, net.labels, target), progress=progress)
+    if log is not None:
+        log.record("adversary", result.history)
     return get_noise(session, net)
 
 
@@ -147,10 +184,10 @@ def noisy_evaluation(session, net, images, labels, target=None):
     return result
 
 
-def find_all_noise(session, net, split, steps, batch_size, rng, num_classes, progress=False):
+def find_all_noise(session, net, split, steps, batch_size, rng, num_classes, progress=False, log=None):
     """Noise for every target class 0..num_classes-1, each from zero: float32 [classes, H, W, C]."""
     return np.stack([find_universal_noise(session, net, split, target, steps, batch_size, rng,
-                                          progress=progress) for target in range(num_classes)])
+                                          progress=progress, log=log) for target in range(num_classes)])
 
 
 def accuracy_with_noise(session, net, noise, images, labels):
@@ -164,13 +201,13 @@ def accuracy_with_noise(session, net, noise, images, labels):
 
 
 def make_immune(session, net, split, target, adversary_steps, immune_steps, batch_size, rng, test_images,
-                test_labels, progress=False):
+                test_labels, progress=False, log=None):
     """Hvass #12's ``make_immune``: find noise towards ``target``, then train the network normally
     with that noise added to every input.  Returns accuracies on the test images under the noise
     before and after the normal steps (0..1)."""
-    find_universal_noise(session, net, split, target, adversary_steps, batch_size, rng, progress=progress)
+    find_universal_noise(session, net, split, target, adversary_steps, batch_size, rng, progress=progress, log=log)
     attacked = noisy_evaluation(session, net, test_images, test_labels, target)
-    train_steps(session, net, split, immune_steps, batch_size, rng, progress=progress)
+    train_steps(session, net, split, immune_steps, batch_size, rng, progress=progress, log=log)
     after = noisy_evaluation(session, net, test_images, test_labels)
     return {"target": int(target), "accuracy_under_attack": attacked["accuracy"],
             "to_target_under_attack": attacked["to_target"], "accuracy_after_immunity": after["accuracy"]}
@@ -266,7 +303,7 @@ class AdversarialImages:
 
 
 def find_adversarial_images(session, network, attack, images, targets, noise_limit=3.0, step_size=7.0,
-                            required_score=0.99, max_steps=100, feed=None):
+                            required_score=0.99, max_steps=100, feed=None, on_step=None):
     """Hvass #11 for a batch: change each image until its ``targets`` score reaches ``required_score``.
 
     ``images`` [N, H, W, C] in the network's value range; ``noise_limit`` and ``step_size`` are on the
@@ -274,7 +311,8 @@ def find_adversarial_images(session, network, attack, images, targets, noise_lim
     total) and are scaled to the network's range.  Each step subtracts ``step / max|g|`` times the
     gradient of the image's target-class loss from its noise, clips the noise to the limit and the
     noisy image to the pixel range.  An image stops changing once its target score is reached;
-    the search ends after ``max_steps`` updates.  Returns :class:`AdversarialImages`.
+    the search ends after ``max_steps`` updates; ``on_step()`` is called after each (a progress
+    bar's update).  Returns :class:`AdversarialImages`.
     """
     images = np.asarray(images, np.float32)
     targets = np.broadcast_to(np.asarray(targets, np.int32), (len(images),)).copy()
@@ -314,6 +352,8 @@ def find_adversarial_images(session, network, attack, images, targets, noise_lim
         update = (step / absmax).reshape((-1,) + (1,) * (images.ndim - 1)) * gradient
         noise[moving] = np.clip(noise[moving] - update, -limit, limit)
         steps[moving] += 1
+        if on_step is not None:
+            on_step()
     adversarial = np.clip(images + noise, low, high)
     (final_probs,) = evaluate(adversarial, targets, False)
     sources = original_probs.argmax(axis=1)
@@ -508,13 +548,17 @@ class NoiseRun:
 
 
 def universal_noise_experiment(data, settings=NoiseSettings(), seed=0, device="auto", checkpoint=None,
-                               progress=False, announce=print):
+                               progress=False, announce=print, summaries_dir=None):
     """Hvass #12 end to end on ``data`` (:class:`cnn_cookbook.datasets.mnist.MnistData`).
 
     Train the network (or restore its weights from ``checkpoint``, a checkpoints folder of the MNIST
     recipe), find the noise for ``settings.target`` and for every class, run the immunity rounds,
     and measure clean and noisy test accuracy before and after.  Returns a :class:`NoiseRun`.
+    With ``summaries_dir``, TensorBoard events: ``train/`` and ``adversary/`` loss and accuracy
+    on one step axis through every phase (:class:`StepLog`), ``eval/`` clean and noisy
+    accuracies as they are measured, and the noise images.
     """
+    from cnn_cookbook import summaries
     from cnn_cookbook.cli import check_batch_size
     from cnn_cookbook.nets import get_network
     from cnn_cookbook.tf1 import new_session, resolve_device, seed_everything
@@ -539,24 +583,32 @@ def universal_noise_experiment(data, settings=NoiseSettings(), seed=0, device="a
                                      lambda rate: tf.train.AdamOptimizer(rate), settings.learning_rate,
                                      settings.noise_limit, settings.noise_l2_weight,
                                      settings.adversary_learning_rate)
-        with new_session(graph, device) as session:
+        writers = summaries.RunWriters(summaries_dir, graph) if summaries_dir else None
+        log = StepLog(writers)
+        limits = (-settings.noise_limit, settings.noise_limit)
+        with new_session(graph, device) as session, contextlib.ExitStack() as stack:
+            if writers is not None:
+                stack.enter_context(writers)
             session.run(tf.global_variables_initializer())
             if checkpoint is not None:
                 path = training.Checkpoints(checkpoint, var_list=tf.trainable_variables()).restore(session)
                 announce(f"network weights restored from {path}")
             else:
                 announce(f"training the {network_name} network for {settings.steps} steps")
-                train_steps(session, net, data.train, settings.steps, settings.batch_size, rng, progress)
+                train_steps(session, net, data.train, settings.steps, settings.batch_size, rng, progress, log)
 
             def evaluate(target=None):
                 return noisy_evaluation(session, net, test_images, test_labels, target)
 
             metrics = {"clean_accuracy_before": evaluate()["accuracy"]}
+            log.scalars("eval", {"clean_accuracy": metrics["clean_accuracy_before"]})
             announce(f"clean test accuracy {100 * metrics['clean_accuracy_before']:.2f}%; "
                      f"finding the noise for target {settings.target}")
             target_noise = find_universal_noise(session, net, data.train, settings.target, settings.target_steps,
-                                                settings.batch_size, rng, progress=progress)
+                                                settings.batch_size, rng, progress=progress, log=log)
             attacked = evaluate(settings.target)
+            log.scalars("eval", {"noisy_accuracy": attacked["accuracy"], "to_target": attacked["to_target"]})
+            log.images("eval", "noise_target", target_noise, limits)
             metrics.update(target=settings.target, noisy_accuracy_target=attacked["accuracy"],
                            to_target_share=attacked["to_target"],
                            noise_min=float(target_noise.min()), noise_max=float(target_noise.max()),
@@ -572,7 +624,8 @@ def universal_noise_experiment(data, settings=NoiseSettings(), seed=0, device="a
                      f"{100 * attacked['to_target']:.1f}% classified as {settings.target}; "
                      "finding the noise for every class")
             all_noise = find_all_noise(session, net, data.train, settings.all_steps, settings.batch_size, rng,
-                                       classes, progress=progress)
+                                       classes, progress=progress, log=log)
+            log.images("eval", "noise_all_targets", all_noise, limits)
             before = [accuracy_with_noise(session, net, n, test_images, test_labels) for n in all_noise]
             metrics["noisy_accuracy_per_target_before"] = before
             figures["noise_all_targets"] = noise_figure(all_noise, [str(c) for c in range(classes)],
@@ -582,7 +635,9 @@ def universal_noise_experiment(data, settings=NoiseSettings(), seed=0, device="a
                 for _ in range(settings.immunity_repeats):
                     rounds.append(make_immune(session, net, data.train, target, settings.immunity_adversary_steps,
                                               settings.immunity_steps, settings.batch_size, rng, test_images,
-                                              test_labels, progress=progress))
+                                              test_labels, progress=progress, log=log))
+                    log.scalars("eval", {"noisy_accuracy": rounds[-1]["accuracy_under_attack"],
+                                         "accuracy_after_immunity": rounds[-1]["accuracy_after_immunity"]})
                     announce("immunity round, target {target}: {a:.2f}% under attack, {b:.2f}% after the "
                              "normal steps".format(target=target, a=100 * rounds[-1]["accuracy_under_attack"],
                                                    b=100 * rounds[-1]["accuracy_after_immunity"]))
@@ -594,9 +649,11 @@ def universal_noise_experiment(data, settings=NoiseSettings(), seed=0, device="a
             metrics["noisy_accuracy_after"] = float(np.mean(after))
             reset_noise(session, net)
             metrics["clean_accuracy_after"] = evaluate()["accuracy"]
+            log.scalars("eval", {"clean_accuracy": metrics["clean_accuracy_after"]})
             find_universal_noise(session, net, data.train, settings.target, settings.target_steps,
-                                 settings.batch_size, rng, progress=progress)
+                                 settings.batch_size, rng, progress=progress, log=log)
             fresh = evaluate(settings.target)
+            log.scalars("eval", {"noisy_accuracy": fresh["accuracy"], "to_target": fresh["to_target"]})
             metrics.update(fresh_attack_accuracy_after=fresh["accuracy"], fresh_attack_to_target_after=fresh["to_target"])
             if rounds:
                 figures["immunity"] = immunity_figure(rounds)
@@ -623,23 +680,42 @@ class ImageAttackSettings:
 
 
 def image_attack_experiment(session, network, images, fgsm_inputs=None, fgsm_labels=None,
-                            settings=ImageAttackSettings(), class_name=str, figures_for=3):
+                            settings=ImageAttackSettings(), class_name=str, figures_for=3, progress=True,
+                            writers=None):
     """Targeted attack (Hvass #11) on ``images`` and FGSM on ``fgsm_inputs`` for a loaded ``network``.
 
     Images are [N, H, W, C] in the network's value range; ``session`` runs the network's graph.
     ``fgsm_labels``: the true classes of ``fgsm_inputs``, or None (a single photo: FGSM then uses
     the network's own prediction as the label, as TensorFlow's tutorial uses the class it
     predicted).  ``fgsm_inputs`` defaults to ``images``.  Returns ``(metrics, figures)``.
+    ``writers`` (a :class:`cnn_cookbook.summaries.RunWriters`) receives, in ``eval/``: the mean
+    target score at each targeted step, the first images (original, adversarial, noise x10 around
+    grey), and FGSM's accuracy at step = epsilon x 1000.
     """
+    from cnn_cookbook import progress as progress_lines
+
     classes = int(network.logits.get_shape()[-1])
     if not 0 <= settings.target < classes:
         raise CookbookError(f"--target {settings.target} is not a class of this network (0..{classes - 1})")
     metrics, figures = {}, {}
     if settings.targeted:
         attack = build_targeted_attack(network)
-        result = find_adversarial_images(session, network, attack, images, settings.target, settings.noise_limit,
-                                         settings.step_size, settings.required_score, settings.max_steps)
+        with progress_lines.bar(total=settings.max_steps, desc="targeted", unit="step", enabled=progress) as bar:
+            result = find_adversarial_images(session, network, attack, images, settings.target, settings.noise_limit,
+                                             settings.step_size, settings.required_score, settings.max_steps,
+                                             on_step=bar.update)
         scale = 255.0 / _pixel_scale(network)
+        if writers is not None:
+            for step, score in enumerate(result.target_score_history, 1):
+                writers.scalars("eval", step, {"targeted/mean_target_score": score})
+            shown = slice(0, figures_for)
+            low, high = network.value_range
+            for tag, batch, value_range in (
+                    ("targeted/original", result.original[shown], (low, high)),
+                    ("targeted/adversarial", result.adversarial[shown], (low, high)),
+                    ("targeted/noise_x10", 0.5 * (low + high) + 10 * result.noise[shown], (low, high))):
+                writers.images("eval", tag, list(batch), int(result.steps.max()) if len(result.steps) else 0,
+                               value_range)
         metrics["targeted"] = {
             "images": int(len(images)), "target": settings.target, "noise_limit_0_255": settings.noise_limit,
             "step_size_0_255": settings.step_size, "required_score": settings.required_score,
@@ -665,6 +741,9 @@ def image_attack_experiment(session, network, images, fgsm_inputs=None, fgsm_lab
         if labels is None:
             labels = predict_probabilities(session, network, fgsm.probabilities, inputs).argmax(axis=1)
         rows, examples = fgsm_accuracy(session, network, fgsm, inputs, labels, settings.epsilons)
+        if writers is not None:
+            for row in rows:
+                writers.scalars("eval", round(1000 * row["epsilon"]), {"fgsm/accuracy": row["accuracy"]})
         metrics["fgsm"] = {"labels": "true classes" if fgsm_labels is not None else "the network's prediction",
                            "curve": rows}
         figures["fgsm_accuracy"] = fgsm_curve_figure(

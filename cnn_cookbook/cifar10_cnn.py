@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cnn_cookbook import plots, training
+from cnn_cookbook import plots, summaries, training
 from cnn_cookbook.datasets import cifar10_pipeline as pipelines
 from cnn_cookbook.cli import check_batch_size
 from cnn_cookbook.datasets.cifar10 import CLASS_NAMES, binary_files, check_binary_file
@@ -204,13 +204,14 @@ def count_records(batches_dir, split):
 
 def train_cifar10(batches_dir, model="cookbook", output_dir="runs/cifar10_cnn", pipeline="queue",
                   num_devices=1, seed=0, device="auto", resume=False, progress=True, dataset="cifar10",
-                  **overrides):
+                  summaries_dir=None, histogram_every=0, **overrides):
     """Train ``model`` on the binary batches in ``batches_dir``; returns a :class:`Cifar10Run`.
 
     ``overrides`` replace :class:`Hyperparameters` fields (steps, epochs, batch_size,
     learning_rate, lr_decay, lr_decay_steps, eval_every, checkpoint_every, shuffle_buffer,
-    reader_threads).  Checkpoints (with ``network.json``) and TensorBoard events are written
-    under ``output_dir``; metrics and figures are returned.
+    reader_threads).  Checkpoints (with ``network.json``) and TensorBoard events (train/ and
+    eval/ under ``summaries_dir``, default ``output_dir/tensorboard``; histograms every
+    ``histogram_every`` steps) are written under ``output_dir``; metrics and figures are returned.
     """
     train_examples = count_records(batches_dir, "train")
     hp, steps_per_epoch = resolve(model, train_examples, **overrides)
@@ -225,9 +226,12 @@ def train_cifar10(batches_dir, model="cookbook", output_dir="runs/cifar10_cnn", 
     with graph.as_default():
         seed_everything(seed)
         net = build_cifar10_graph(hp, batches_dir, pipeline, num_devices, device, seed, steps_per_epoch)
-        tf.summary.scalar("learning_rate", net.train.learning_rate)
+        summaries.add_scalar("learning_rate", net.train.learning_rate)
         checkpoints = training.Checkpoints(checkpoint_dir)
-        writer = tf.summary.FileWriter(str(output_dir / "tensorboard"), graph)
+        summaries.add_input_images(net.input_batch.images)
+        if histogram_every:
+            summaries.add_histograms(summaries.relu_activations(graph, exclude_scope="evaluation"))
+        writer = summaries.RunWriters(summaries_dir or output_dir / "tensorboard", graph, histogram_every)
         last_eval = {}
 
         def evaluate(session):

@@ -2,27 +2,53 @@
 
 Every recipe gets the same common flags and the same error handling: a :class:`CookbookError`
 is printed as one ``error: ...`` line with exit status 2, never as a traceback.
+
+The convention (README, "Command line"): one spelling per idea, no prefix matching (so
+``--output`` is never taken for ``--output-dir``), every flag with a help line that shows its
+real default, and the anchors' own flags (tensorflow/models, retrain.py, neural-style) accepted
+as hidden aliases through :func:`alias`.
 """
 
 import argparse
 import functools
 import math
+import os
 import sys
 
 from cnn_cookbook.errors import CookbookError
 
 
-class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    pass
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Help lines that end with the flag's real default.
+
+    Nothing is added when the default means "not given" (None), for on/off switches, or when the
+    help text already names its default (many defaults depend on --model and are spelled out).
+    """
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        default = action.default
+        if (not action.option_strings or default is None or default is argparse.SUPPRESS
+                or isinstance(default, bool) or "default" in text.lower()):
+            return text
+        shown = " ".join(map(str, default)) if isinstance(default, (list, tuple)) else str(default)
+        return f"{text} (default: {shown.replace('%', '%%')})".lstrip()
 
 
 class ArgumentParser(argparse.ArgumentParser):
-    """argparse, with a bad flag reported like every other user error (one ``error:`` line).
+    """argparse with the project's convention: no abbreviations, :class:`HelpFormatter`, and a
+    bad flag reported like every other user error (one ``error:`` line).  Sub-commands made with
+    ``add_subparsers`` are ArgumentParsers too.
 
     Two flags every recipe gets without listing them: ``--max-pixels`` (the image size limit
     of :func:`cnn_cookbook.fileio.read_image`) and, wherever there is a ``--download`` flag,
     ``--accept-checksum-mismatch`` (:func:`cnn_cookbook.datasets.download.fetch`).
     """
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message):
         self.exit(2, f"error: {self.prog}: {message} (see --help)\n")
@@ -48,21 +74,118 @@ class ArgumentParser(argparse.ArgumentParser):
 
 
 def parser(description, **kwargs):
-    return ArgumentParser(description=description, formatter_class=HelpFormatter, **kwargs)
+    return ArgumentParser(description=description, **kwargs)
 
 
-def add_run_args(p, output_dir, steps=None):
-    """--output-dir, --seed, --device, --show (and --steps when ``steps`` is given)."""
+def find_action(p, flag):
+    """The action of ``p`` that ``flag`` (e.g. ``--output-dir``) names."""
+    for action in p._actions:
+        if flag in action.option_strings:
+            return action
+    raise KeyError(f"{flag} is not a flag of {p.prog}")
+
+
+def alias(p, flag, *names):
+    """Accept each of ``names`` as another spelling of ``flag``, with the same type and choices.
+
+    The aliases stay out of the option list (one spelling per idea); ``flag``'s help ends with
+    "also: ...", and the README's alias table lists them.
+    """
+    action = find_action(p, flag)
+    kinds = {argparse._StoreTrueAction: "store_true", argparse._StoreFalseAction: "store_false",
+             argparse._AppendAction: "append", argparse._StoreAction: "store"}
+    kind = kinds.get(type(action), type(action))
+    kwargs = {}
+    if kind in ("store", "append") or not isinstance(kind, str):
+        kwargs.update(type=action.type, choices=action.choices, nargs=action.nargs, metavar=action.metavar)
+    for name in names:
+        p.add_argument(name, action=kind, dest=action.dest, default=argparse.SUPPRESS,
+                       help=argparse.SUPPRESS, **kwargs)
+    action.help = f"{action.help or ''} (also: {', '.join(names)})".lstrip()
+    return action
+
+
+def aliases(p):
+    """{alias: canonical flag} of every hidden alias of ``p`` (not of its sub-commands)."""
+    shown = {a.dest: a.option_strings[0] for a in p._actions if a.option_strings and a.help != argparse.SUPPRESS}
+    return {name: shown[a.dest] for a in p._actions if a.help == argparse.SUPPRESS and a.dest in shown
+            for name in a.option_strings}
+
+
+def spellings(**other_spellings):
+    """An argparse ``type`` that maps other spellings of a choice to the canonical one.
+
+    ``type=spellings(**{"inception-v3": "inception_v3"})`` with ``choices`` naming only the
+    canonical values: help shows one spelling, the old one still parses.
+    """
+    def parse(text):
+        return other_spellings.get(text, text)
+    parse.__name__ = "choice"
+    return parse
+
+
+def add_run_args(p, output_dir, steps=None, show=True, progress=True):
+    """--output-dir, --seed, --device, --show, --no-progress (and --steps when ``steps`` is given)."""
     p.add_argument("--output-dir", default=output_dir, help="where metrics.json, plots and checkpoints go")
     p.add_argument("--seed", type=integer(0, MAX_SEED), default=0,
                    help="random seed; a CPU run with a seed is repeatable")
     p.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto",
                    help="auto uses a visible GPU, else the CPU")
-    p.add_argument("--show", action="store_true", help="also open the plots in windows")
+    if show:
+        p.add_argument("--show", action="store_true",
+                       help="also open the plots in windows (says so where there is no display)")
+    if progress:
+        add_progress_arg(p)
     if steps is not None:
         p.add_argument("--steps", type=integer(0), default=steps,
                        help="training steps (the book's 'generations')")
     return p
+
+
+def add_progress_arg(p):
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress bar (when stderr is not a terminal: no periodic progress lines)")
+    return p
+
+
+def add_summary_args(p, histograms=True):
+    """--summaries-dir (and --histograms-every where a network trains): where TensorBoard events
+    go, and how often weight and activation histograms are written."""
+    p.add_argument("--summaries-dir", help="TensorBoard folder of this run's train/, eval/ ... event folders "
+                                           "(default: <output-dir>/tensorboard)")
+    if histograms:
+        p.add_argument("--histograms-every", type=integer(0), default=0,
+                       help="write weight and activation histograms every N steps (0: never; they cost time)")
+    return p
+
+
+def summaries_dir(args):
+    """The TensorBoard folder of a run: --summaries-dir, else <output-dir>/tensorboard."""
+    from pathlib import Path
+
+    return Path(args.summaries_dir) if args.summaries_dir else Path(args.output_dir) / "tensorboard"
+
+
+def add_tf1_aliases(p):
+    """tensorflow/models' cifar10_train.py flags as aliases, and its --log_device_placement."""
+    alias(p, "--output-dir", "--train_dir")
+    alias(p, "--steps", "--max_steps")
+    alias(p, "--batch-size", "--batch_size")
+    alias(p, "--data-dir", "--data_dir")
+    p.add_argument("--log-device-placement", action="store_true",
+                   help="log which device runs each op (TensorFlow's own log, on stderr)")
+    alias(p, "--log-device-placement", "--log_device_placement")
+    return p
+
+
+def apply_log_device_placement(args):
+    """Turn on --log-device-placement for this process, before TensorFlow is imported: every
+    Session's config then logs placement (:func:`cnn_cookbook.tf1.session_config`) and
+    TensorFlow's own log is let through to stderr."""
+    if getattr(args, "log_device_placement", False):
+        os.environ["CNN_COOKBOOK_LOG_DEVICE_PLACEMENT"] = "1"
+        os.environ["CNN_COOKBOOK_TF_LOGS"] = "1"
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"
 
 
 def add_data_args(p, datasets, data_dir):

@@ -442,6 +442,19 @@ def render_recursive(dreamer, objective, image, repeats=4, rescale_factor=0.7, b
     return DreamResult(result, scores)
 
 
+def total_steps(renderer, settings):
+    """How many gradient steps ``RENDERERS[renderer](**settings)`` takes (for a progress bar)."""
+    import inspect
+
+    defaults = {name: p.default for name, p in inspect.signature(RENDERERS[renderer]).parameters.items()}
+    values = dict(defaults, **settings)
+    if renderer == "naive":
+        return values["steps"]
+    if renderer == "recursive":
+        return values["steps"] * (values["repeats"] + 1)
+    return values["steps"] * values["octaves"]
+
+
 def scores_figure(scores, title):
     """The objective at every step (all octaves in a row), as a Matplotlib Figure."""
     from cnn_cookbook.plots import new_figure

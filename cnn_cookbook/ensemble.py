@@ -158,14 +158,15 @@ class EnsembleRun:
 
 def train_ensemble(data, num_networks=5, model="hvass-cnn", output_dir="runs/mnist_ensemble", seed=0,
                    device="auto", train_fraction=0.8, resume=False, train=True, checkpoint_every=1000,
-                   progress=True, announce=print, **overrides):
+                   progress=True, announce=print, summaries_dir=None, histogram_every=0, **overrides):
     """Train ``num_networks`` networks on random splits and evaluate them as an ensemble.
 
     Network ``i`` trains on ``random_split(..., rng=default_rng([seed, i]))`` with TF seed
     ``seed + i``, so a resumed or re-evaluated run sees the same splits.  With ``train=False``
     the networks already in ``output_dir`` are only evaluated (the seed's "skip training").
     ``overrides`` are :class:`cnn_cookbook.mnist_cnn.Hyperparameters` fields (steps, ...).
-    Returns an :class:`EnsembleRun`; nothing but checkpoints is written.
+    Returns an :class:`EnsembleRun`; nothing but checkpoints and TensorBoard events (each
+    network's in ``<summaries_dir or its folder>/network<i>...``, see :func:`train_mnist`) is written.
     """
     from cnn_cookbook.mnist_cnn import train_mnist
 
@@ -187,7 +188,9 @@ def train_ensemble(data, num_networks=5, model="hvass-cnn", output_dir="runs/mni
             announce(f"network {i}: training on {len(train_index)} random images, "
                      f"{len(validation_index)} held out for validation")
             run = train_mnist(subset, model, directory, seed=seed + i, device=device, resume=resume,
-                              checkpoint_every=checkpoint_every, progress=progress, figures=False, **overrides)
+                              checkpoint_every=checkpoint_every, progress=progress, figures=False,
+                              summaries_dir=Path(summaries_dir) / directory.name if summaries_dir else None,
+                              histogram_every=histogram_every, **overrides)
             write_json(directory / "split.json", split)  # how to draw this network's split again
             entry.update(steps=run.metrics["steps"], train_seconds=run.metrics["train_seconds"],
                          images_per_second=run.metrics["images_per_second"])

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cnn_cookbook import plots, training
+from cnn_cookbook import plots, summaries, training
 from cnn_cookbook.cli import check_batch_size
 from cnn_cookbook.fileio import ensure_dir
 from cnn_cookbook.nets import get_network
@@ -64,11 +64,13 @@ class MnistRun:
 
 def train_mnist(data, model="cookbook", output_dir="runs/mnist_cnn", seed=0, device="auto",
                 resume=False, early_stopping=False, checkpoint_every=100, progress=True, figures=True,
-                **overrides):
+                summaries_dir=None, histogram_every=0, **overrides):
     """Train ``model`` on ``data`` (:class:`cnn_cookbook.datasets.mnist.MnistData`).
 
     ``overrides`` replace any :class:`Hyperparameters` field (steps, batch_size, learning_rate,
-    eval_every, eval_size, patience, ...).  Writes checkpoints, TensorBoard events and
+    eval_every, eval_size, patience, ...).  Writes checkpoints, TensorBoard events (train/,
+    eval/ and with early stopping validation/ under ``summaries_dir``, default
+    ``output_dir/tensorboard``; histograms every ``histogram_every`` steps) and
     ``network.json`` under ``output_dir``; metrics and plots are returned, not written
     (``figures=False`` skips drawing them, for callers that train many networks).
     """
@@ -83,7 +85,10 @@ def train_mnist(data, model="cookbook", output_dir="runs/mnist_cnn", seed=0, dev
                                         make_optimizer(hp), hp.learning_rate)
         checkpoints = training.Checkpoints(checkpoint_dir)
         best = training.Checkpoints(output_dir / "best", max_to_keep=1) if early_stopping else None
-        writer = tf.summary.FileWriter(str(output_dir / "tensorboard"), graph)
+        summaries.add_input_images(net.images)
+        if histogram_every:
+            summaries.add_histograms(net.endpoints)
+        writer = summaries.RunWriters(summaries_dir or output_dir / "tensorboard", graph, histogram_every)
         last_batch = {}
 
         def feed():

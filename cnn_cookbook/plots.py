@@ -179,14 +179,7 @@ def finish(figures, output_dir, show=False):
     """
     paths = [save_figure(fig, Path(output_dir) / f"{name}.png") for name, fig in figures.items()]
     if show:
-        import matplotlib.pyplot as plt
-
-        for fig in figures.values():
-            # adopt the stand-alone Figure into pyplot so the GUI backend can show it
-            manager = plt.figure().canvas.manager
-            manager.canvas.figure = fig
-            fig.set_canvas(manager.canvas)
-        plt.show()
+        show_figures(figures, output_dir)
     return paths
 
 
@@ -302,3 +295,36 @@ def scored_image(image, title, vmax=1.0, size=4.0):
     ax.set_yticks([])
     ax.set_title(title, fontsize=10)
     return fig
+
+
+def display_problem():
+    """Why no window can open here (a sentence), or None when one can."""
+    import os
+    import sys
+
+    import matplotlib
+
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        return "there is no display (DISPLAY is not set)"
+    backend = matplotlib.get_backend().lower()
+    if backend in ("agg", "pdf", "ps", "svg", "cairo", "template") or backend.startswith("module://matplotlib_inline"):
+        return f"matplotlib's backend {backend!r} draws no windows"
+    return None
+
+
+def show_figures(figures, output_dir="."):
+    """Open ``figures`` in windows; where that is impossible, say so in one line instead."""
+    problem = display_problem()
+    if problem:
+        print(f"--show: {problem}, so no window opens; the plots are the PNG files in {output_dir}")
+        return False
+    import matplotlib.pyplot as plt
+
+    for fig in figures.values():
+        # adopt the stand-alone Figure into pyplot so the GUI backend can show it
+        manager = plt.figure().canvas.manager
+        manager.canvas.figure = fig
+        fig.set_canvas(manager.canvas)
+    plt.show()
+    return True
+

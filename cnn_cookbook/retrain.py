@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from cnn_cookbook.progress import tqdm
+from cnn_cookbook.progress import bar as progress_bar
 
 from cnn_cookbook.datasets.folders import SPLITS, UnreadableImage, read_image_rgb, write_labels_file
 from cnn_cookbook.errors import CookbookError, DataFormatError
@@ -244,8 +244,7 @@ def cache_bottlenecks(transfer_session, image_lists, class_names, cache_dir, spl
                     stats.recomputed += cache_file.exists()
                     missing.append((path, cache_file))
     timing = {}
-    bar = tqdm(total=len(missing), desc="bottlenecks", unit="img", disable=not progress or not missing,
-               mininterval=0.5)
+    bar = progress_bar(total=len(missing), desc="bottlenecks", unit="img", enabled=progress and bool(missing))
     for cache_folder in {cache_file.parent for _, cache_file in missing}:
         ensure_dir(cache_folder)
     chunks = [missing[start:start + batch_size] for start in range(0, len(missing), batch_size)]
@@ -349,13 +348,19 @@ def _accuracy(probabilities, labels):
 
 def train_top_layer(sets, num_classes, steps=4000, learning_rate=0.01, batch_size=100, eval_every=10,
                     validation_batch_size=100, hidden_units=0, optimizer="sgd", seed=0, device="auto",
-                    transfer_session=None, distorted_training=None, progress=True, describe_every=None):
+                    transfer_session=None, distorted_training=None, progress=True, describe_every=None,
+                    summaries_dir=None, histogram_every=0):
     """Train the new layer on cached bottlenecks; returns a :class:`RetrainResult`.
 
     ``sets``: split -> :class:`BottleneckSet`.  ``validation_batch_size`` -1 evaluates the whole
     validation set.  With ``distorted_training`` = (image Paths, labels), each step decodes and
     distorts a batch through ``transfer_session`` instead of reading ``sets['training']``.
+    With ``summaries_dir``, TensorBoard events as retrain.py's ``--summaries_dir``: ``train/``
+    (loss = cross entropy, accuracy) and ``validation/`` (accuracy), and with ``histogram_every``
+    histograms of the new layer's weights and logits.
     """
+    from cnn_cookbook import summaries
+
     rng = np.random.default_rng(seed)
     train, validation, test = sets["training"], sets["validation"], sets["testing"]
     pool_size = len(distorted_training[0]) if distorted_training else len(train.labels)
@@ -367,6 +372,9 @@ def train_top_layer(sets, num_classes, steps=4000, learning_rate=0.01, batch_siz
         top = build_top_layer(num_classes, hidden_units, learning_rate, optimizer)
         init = tf.global_variables_initializer()
         variables = tf.global_variables(SCOPE)
+        if histogram_every:
+            summaries.add_histograms({"final_logits": top.logits})
+        writers = summaries.RunWriters(summaries_dir, graph, histogram_every) if summaries_dir else None
     session = new_session(graph, device)
     distortion_seconds = [0.0]
 
@@ -404,10 +412,12 @@ def train_top_layer(sets, num_classes, steps=4000, learning_rate=0.01, batch_siz
             return text
         return None
 
-    with session:
+    with session, contextlib.ExitStack() as stack:
+        if writers is not None:
+            stack.enter_context(writers)
         session.run(init)
         result = fit(session, top, steps, feed=feed, evaluate=evaluate, eval_every=eval_every,
-                     progress=progress, describe=describe)
+                     progress=progress, describe=describe, summary_writer=writers)
         test_probabilities = (session.run(top.probabilities, {top.bottleneck_input: test.values})
                               if len(test.labels) else np.zeros((0, num_classes), np.float32))
         weights = {v.op.name: value for v, value in zip(variables, session.run(variables))}
@@ -422,20 +432,28 @@ FINAL_RESULT = "final_result:0"
 BOTTLENECK_INPUT = "BottleneckInputPlaceholder:0"
 
 
-def export_retrained_graph(base_graph_def, weights, class_names, graph_path, labels_path, hidden_units=0):
+def final_tensor(final_tensor_name="final_result"):
+    """The exported graph's output tensor name for ``--final-tensor-name`` (retrain.py's flag)."""
+    return final_tensor_name if ":" in final_tensor_name else f"{final_tensor_name}:0"
+
+
+def export_retrained_graph(base_graph_def, weights, class_names, graph_path, labels_path, hidden_units=0,
+                           final_tensor_name="final_result"):
     """Write the base graph + trained layer as one frozen GraphDef, and the labels file.
 
-    ``final_result:0`` [N, num_classes] reads ``BottleneckInputPlaceholder:0`` [N, 2048], which
-    defaults to the graph's own ``pool_3/_reshape:0`` (so a JPEG fed to ``DecodeJpeg/contents:0``
-    is classified end to end).  A stand-in base keeps its marker.  Returns ``graph_path``.
+    ``final_result:0`` (``final_tensor_name``) [N, num_classes] reads
+    ``BottleneckInputPlaceholder:0`` [N, 2048], which defaults to the graph's own
+    ``pool_3/_reshape:0`` (so a JPEG fed to ``DecodeJpeg/contents:0`` is classified end to end).
+    A stand-in base keeps its marker.  Returns ``graph_path``.
     """
+    final_name = final_tensor(final_tensor_name).split(":")[0]
     graph = tf.Graph()
     with graph.as_default():
         iv3.import_inception(base_graph_def)
         bottleneck = tf.placeholder_with_default(graph.get_tensor_by_name(iv3.BOTTLENECK_FLAT),
                                                  [None, iv3.BOTTLENECK_SIZE], name="BottleneckInputPlaceholder")
-        tf.nn.softmax(final_layer_logits(bottleneck, len(class_names), hidden_units), name="final_result")
-        outputs = ["final_result"] + ([iv3.STAND_IN_MARKER] if iv3.is_stand_in(base_graph_def) else [])
+        tf.nn.softmax(final_layer_logits(bottleneck, len(class_names), hidden_units), name=final_name)
+        outputs = [final_name] + ([iv3.STAND_IN_MARKER] if iv3.is_stand_in(base_graph_def) else [])
         with tf.Session(graph=graph) as session:
             for variable in tf.global_variables():
                 variable.load(weights[variable.op.name], session)
@@ -445,47 +463,56 @@ def export_retrained_graph(base_graph_def, weights, class_names, graph_path, lab
     return Path(graph_path)
 
 
-def load_retrained(graph_path, labels_path):
+def load_retrained(graph_path, labels_path, final_tensor_name="final_result"):
     """(GraphDef, class names) of an exported graph, checked against each other."""
     from cnn_cookbook.datasets.folders import read_labels_file
 
     graph_def = iv3.load_inception_graph_def(graph_path)
-    node = next((n for n in graph_def.node if n.name == FINAL_RESULT.split(":")[0]), None)
+    final = final_tensor(final_tensor_name)
+    node = next((n for n in graph_def.node if n.name == final.split(":")[0]), None)
     if node is None:
-        raise DataFormatError(f"{graph_path} has no final_result node: it is not a graph exported by "
-                              "'retrain'; give the output_graph.pb that 'retrain' wrote")
+        raise DataFormatError(f"{graph_path} has no {final.split(':')[0]} node: it is not a graph exported by "
+                              "'retrain' (with this --final-tensor-name); give the output_graph.pb that "
+                              "'retrain' wrote")
     class_names = read_labels_file(labels_path)
     graph = tf.Graph()
     with graph.as_default():
         tf.import_graph_def(graph_def, name="")
-        outputs = graph.get_tensor_by_name(FINAL_RESULT).get_shape().as_list()[-1]
+        outputs = graph.get_tensor_by_name(final).get_shape().as_list()[-1]
     if outputs != len(class_names):
         raise CookbookError(f"labels file {labels_path} names {len(class_names)} classes but {graph_path} "
                             f"predicts {outputs}; give the labels file written with that graph")
     return graph_def, class_names
 
 
-def retrained_probabilities(transfer_session, images, batch_size=32):
+def retrained_probabilities(transfer_session, images, batch_size=32, final_tensor_name="final_result"):
     """Class probabilities [N, num_classes] of an exported graph for uint8 RGB images."""
     ts = transfer_session
     values = iv3.transfer_values(ts.session, ts.transfer, images, batch_size=batch_size)
-    return ts.session.run(ts.session.graph.get_tensor_by_name(FINAL_RESULT),
+    return ts.session.run(ts.session.graph.get_tensor_by_name(final_tensor(final_tensor_name)),
                           {ts.session.graph.get_tensor_by_name(BOTTLENECK_INPUT): values})
 
 
-def predict_images(transfer_session, class_names, image_paths, top_k=5, batch_size=32):
+def predict_images(transfer_session, class_names, image_paths, top_k=5, batch_size=32,
+                   final_tensor_name="final_result"):
     """Top-k (class name, probability) per image file, best first; a missing/unreadable file is an error."""
     images = [read_image_rgb(path) for path in image_paths]
-    probabilities = retrained_probabilities(transfer_session, images, batch_size)
+    probabilities = retrained_probabilities(transfer_session, images, batch_size, final_tensor_name)
     top_k = min(top_k, len(class_names))
     return [[(class_names[i], float(row[i])) for i in np.argsort(row)[::-1][:top_k]] for row in probabilities]
 
 
-def save_outputs(output_dir, base_graph_def, result, class_names, hidden_units):
-    """Write output_graph.pb and output_labels.txt into ``output_dir``; returns their paths."""
+def save_outputs(output_dir, base_graph_def, result, class_names, hidden_units, output_graph=None,
+                 output_labels=None, final_tensor_name="final_result"):
+    """Write output_graph.pb and output_labels.txt (into ``output_dir`` unless ``output_graph`` /
+    ``output_labels`` name other files); returns their paths."""
     output_dir = ensure_dir(output_dir)
-    graph_path, labels_path = output_dir / "output_graph.pb", output_dir / "output_labels.txt"
-    export_retrained_graph(base_graph_def, result.weights, class_names, graph_path, labels_path, hidden_units)
+    graph_path = Path(output_graph) if output_graph else output_dir / "output_graph.pb"
+    labels_path = Path(output_labels) if output_labels else output_dir / "output_labels.txt"
+    for path in (graph_path, labels_path):
+        ensure_dir(path.parent)
+    export_retrained_graph(base_graph_def, result.weights, class_names, graph_path, labels_path, hidden_units,
+                           final_tensor_name)
     return graph_path, labels_path
 
 
@@ -508,14 +535,19 @@ def retrain_on_folders(image_dir, graph_files, output_dir, bottleneck_dir=None, 
                        learning_rate=0.01, train_batch_size=100, validation_batch_size=100, eval_every=10,
                        testing_percentage=10, validation_percentage=10, hidden_units=0, optimizer="sgd",
                        distortions=NO_DISTORTIONS, bottleneck_mode="auto", bottleneck_batch_size=32,
-                       seed=0, device="auto", progress=True, announce=print, export_savedmodel=None):
+                       seed=0, device="auto", progress=True, announce=print, export_savedmodel=None,
+                       summaries_dir=None, histogram_every=0, output_graph=None, output_labels=None,
+                       final_tensor_name="final_result"):
     """Split, cache bottlenecks, train the new layer, test, export; returns a :class:`RetrainRun`.
 
     ``export_savedmodel``: also write a SavedModel there (:func:`cnn_cookbook.serving.export_retrained`).
 
     ``graph_files``: :class:`cnn_cookbook.nets.inception_v3.InceptionFiles`.  Everything is
     written under ``output_dir`` (bottlenecks under ``bottleneck_dir``, default
-    ``output_dir/bottlenecks``); ``announce`` gets one-line progress messages.
+    ``output_dir/bottlenecks``; TensorBoard events under ``summaries_dir``, default
+    ``output_dir/tensorboard``; the graph and labels at ``output_graph`` / ``output_labels``,
+    default ``output_dir/output_graph.pb`` and ``output_labels.txt``, its output tensor named
+    ``final_tensor_name``); ``announce`` gets one-line progress messages.
     """
     from cnn_cookbook import plots
     from cnn_cookbook.datasets.folders import list_class_folders, split_image_lists
@@ -564,10 +596,13 @@ def retrain_on_folders(image_dir, graph_files, output_dir, bottleneck_dir=None, 
             announce(f"skipped (unreadable or too large): {shown}{more}")
         result = train_top_layer(sets, len(names), steps, learning_rate, train_batch_size, eval_every,
                                  validation_batch_size, hidden_units, optimizer, seed, device,
-                                 transfer_session=ts, distorted_training=distorted, progress=progress)
+                                 transfer_session=ts, distorted_training=distorted, progress=progress,
+                                 summaries_dir=summaries_dir or output_dir / "tensorboard",
+                                 histogram_every=histogram_every)
     finally:
         ts.session.close()
-    graph_path, labels_path = save_outputs(output_dir, graph_def, result, names, hidden_units)
+    graph_path, labels_path = save_outputs(output_dir, graph_def, result, names, hidden_units, output_graph,
+                                           output_labels, final_tensor_name)
     if export_savedmodel:
         from cnn_cookbook.serving import export_retrained
 
@@ -601,6 +636,7 @@ def retrain_on_folders(image_dir, graph_files, output_dir, bottleneck_dir=None, 
         "output_graph": str(graph_path),
         "output_labels": str(labels_path),
         "savedmodel": str(export_savedmodel) if export_savedmodel else None,
+        "final_tensor_name": final_tensor(final_tensor_name),
     }
     title = " (STAND-IN graph, random weights)" if stand_in else " (Inception v3)"
     figures = {"accuracy": plots.accuracy_curves(result.history, title="New top layer: accuracy" + title)}

@@ -182,6 +182,23 @@ def preserve_colors(stylized, content):
     return np.clip(ycbcr_to_rgb(combined), 0, 255).astype(np.float32)
 
 
+def resize_image(image, shape):
+    """``image`` (HxWx3, 0..255) resized to ``shape`` (height, width), bilinear, float32."""
+    from skimage.transform import resize
+
+    shape = (max(1, int(shape[0])), max(1, int(shape[1])))
+    if tuple(image.shape[:2]) == shape:
+        return np.asarray(image, np.float32)
+    shrink = shape[0] < image.shape[0] or shape[1] < image.shape[1]
+    return resize(image, shape, order=1, preserve_range=True, anti_aliasing=shrink).astype(np.float32)
+
+
+def scale_to_width(image, width):
+    """neural-style's ``--width``: resize to ``width`` pixels wide, the aspect ratio kept."""
+    height = round(image.shape[0] * width / image.shape[1])
+    return resize_image(image, (height, width))
+
+
 def scale_style_to_content(style, content_shape, max_size=None):
     """Resize a style image (0..255, aspect kept) so its width matches the content's.
 
@@ -378,8 +395,11 @@ def build_style_graph(stack, content_targets, style_targets, blend, initial_imag
                       tf.group(*start_ops) if start_ops else tf.no_op())
 
 
-def initial_image(content, network, settings, rng):
-    """The starting image [1,H,W,3] (0..255): the content, or noise around the mean pixel."""
+def initial_image(content, network, settings, rng, start=None):
+    """The starting image [1,H,W,3] (0..255): ``start`` (neural-style's ``--initial``, resized to
+    the content's size), the content, or noise around the mean pixel."""
+    if start is not None:
+        return resize_image(np.asarray(start, np.float32), content.shape[:2])[None].copy()
     if settings.init == "content":
         return np.asarray(content, np.float32)[None].copy()
     center = network.mean_pixel if settings.noise_center is None else settings.noise_center
@@ -392,7 +412,7 @@ def _finite(losses):
 
 
 def stylize(session, network, content, styles, settings=None, style_blend=None, rng=None,
-            checkpoint_every=None):
+            checkpoint_every=None, initial=None):
     """Yield :class:`StepResult` for steps 1..``settings.steps``, then the final (best) image.
 
     ``session``: an open Session on an empty graph, owned by the caller.  ``network``: a
@@ -400,7 +420,8 @@ def stylize(session, network, content, styles, settings=None, style_blend=None, 
     ``styles``: a list of such images (any sizes).  Intermediate images come with the steps
     that are multiples of ``checkpoint_every`` (default ``settings.report_every``).
     With ``preserve_colors`` the transfer runs on luminance (content and styles converted) and
-    every returned image takes the content's chroma.
+    every returned image takes the content's chroma.  ``initial``: an image (HxWx3, 0..255,
+    any size) to start from instead of ``settings.init``.
     """
     from cnn_cookbook.tf1 import tf
 
@@ -416,6 +437,8 @@ def stylize(session, network, content, styles, settings=None, style_blend=None, 
     colour_source = content
     if settings.preserve_colors:
         content, styles = luminance_rgb(content), [luminance_rgb(style) for style in styles]
+        if initial is not None:
+            initial = luminance_rgb(np.asarray(initial, np.float32))
 
     def output(image):
         image = np.asarray(image, np.float32).reshape(content.shape)
@@ -426,7 +449,7 @@ def stylize(session, network, content, styles, settings=None, style_blend=None, 
     content_targets, style_targets = compute_targets(session, stack, content, styles, settings)
     with session.graph.as_default():
         graph = build_style_graph(stack, content_targets, style_targets, blend,
-                                  initial_image(content, network, settings, rng), settings)
+                                  initial_image(content, network, settings, rng, initial), settings)
         init = tf.global_variables_initializer()
     session.run(init)
     session.run(graph.start_op)

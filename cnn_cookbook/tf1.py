@@ -10,8 +10,11 @@ seeding, shared by every recipe.
 import os
 import random
 
-# Quieten the C++ start-up banner before TensorFlow loads; users may still override it.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# TensorFlow's C++ log stays off the console unless asked for (CNN_COOKBOOK_TF_LOGS=1, or the
+# user's own TF_CPP_MIN_LOG_LEVEL): at level 2 it still prints notices such as "E0000 ... oneDNN
+# supports DT_UINT8 only on platforms with AVX-512", which read as errors but only say that a
+# faster kernel is not available.  Real failures still arrive as Python exceptions.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0" if os.environ.get("CNN_COOKBOOK_TF_LOGS") == "1" else "3")
 
 import numpy as np  # noqa: E402
 
@@ -126,7 +129,10 @@ def session_config(device="auto", cpu_devices=1):
     device_count = {"CPU": max(1, int(cpu_devices))}
     if resolved == "cpu":
         device_count["GPU"] = 0
-    config = tf.ConfigProto(device_count=device_count, allow_soft_placement=True)
+    # --log-device-placement (cnn_cookbook.cli.apply_log_device_placement) reaches every Session
+    log_placement = os.environ.get("CNN_COOKBOOK_LOG_DEVICE_PLACEMENT") == "1"
+    config = tf.ConfigProto(device_count=device_count, allow_soft_placement=True,
+                            log_device_placement=log_placement)
     config.gpu_options.allow_growth = True
     return config
 

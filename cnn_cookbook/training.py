@@ -6,8 +6,9 @@ Vocabulary: the book's "generation" is a *step* here: one optimiser update on on
 - :class:`Checkpoints` saves with ``tf.train.Saver``, restores for ``--resume`` (refusing a
   checkpoint of another network with a clear message) and keeps earlier runs' files.
 - :func:`fit` runs the steps: one ``Session.run`` per step, periodic evaluation, checkpoints,
-  TensorBoard summaries, early stopping, a progress bar, and a stop on a NaN/Inf loss.  It
-  returns a :class:`History` for plots and notebooks.
+  TensorBoard summaries (train/ and eval/ runs, :mod:`cnn_cookbook.summaries`), early stopping,
+  progress (:mod:`cnn_cookbook.progress`), and a stop on a NaN/Inf loss.  It returns a
+  :class:`History` for plots and notebooks.
 
 The caller owns the Graph and the Session; nothing here creates either.
 """
@@ -23,6 +24,8 @@ from pathlib import Path
 import numpy as np
 from cnn_cookbook.progress import tqdm
 
+from cnn_cookbook import progress as progress_lines
+from cnn_cookbook import summaries
 from cnn_cookbook.errors import CookbookError, TrainingDiverged
 from cnn_cookbook.fileio import ensure_dir, write_json
 from cnn_cookbook.tf1 import tf
@@ -276,25 +279,28 @@ def fit(session, graph, steps, *, start_step=0, feed=None, evaluate=None, eval_e
     feed dict of one step (omit it for queue or tf.data inputs).  ``evaluate(session)`` returns a
     dict of metrics; it runs every ``eval_every`` steps and on the last step.
     ``describe(step, train_values, eval_values)`` may return the line printed at each evaluation.
+    ``summary_writer``: a :class:`cnn_cookbook.summaries.RunWriters`; training scalars (and the
+    graph's other summaries) go to its ``train/`` run every ``summary_every`` steps, histograms
+    every ``summary_writer.histogram_every`` steps, evaluations to ``eval/`` / ``validation/``.
     """
     history = history or History()
     fetches = {"train": graph.train_op, "loss": graph.loss}
     if getattr(graph, "accuracy", None) is not None:
         fetches["accuracy"] = graph.accuracy
-    summary_op = None
+    summary_op = histogram_op = None
     if summary_writer is not None:
-        tf.summary.scalar("loss", graph.loss)
-        if "accuracy" in fetches:
-            tf.summary.scalar("train_accuracy", graph.accuracy)
-        summary_op = tf.summary.merge_all()
+        summary_op, histogram_op = summaries.training_summary_ops()
+        histogram_every = summary_writer.histogram_every
     train_seconds, step, stopped = 0.0, start_step, False
-    bar = tqdm(total=steps, initial=start_step, disable=not progress, unit="step",
-               dynamic_ncols=True, mininterval=0.5)
+    bar = progress_lines.bar(total=steps, initial=start_step, enabled=progress, unit="step", desc="train")
     try:
         while step < steps:
             run_fetches = dict(fetches)
-            if summary_op is not None and (step + 1) % summary_every == 0:
+            summarise = summary_writer is not None and ((step + 1) % summary_every == 0 or step + 1 == steps)
+            if summarise and summary_op is not None:
                 run_fetches["summary"] = summary_op
+            if histogram_op is not None and histogram_every and (step + 1) % histogram_every == 0:
+                run_fetches["histograms"] = histogram_op
             feed_dict = feed() if feed else None
             began = time.perf_counter()
             values = session.run(run_fetches, feed_dict)
@@ -304,8 +310,8 @@ def fit(session, graph, steps, *, start_step=0, feed=None, evaluate=None, eval_e
             if not math.isfinite(loss):
                 raise _diverged(step, loss, checkpoints)
             history.log_train(step, loss, values.get("accuracy"))
-            if "summary" in values:
-                summary_writer.add_summary(values["summary"], step)
+            if summary_writer is not None:
+                summary_writer.train_step(step, values, summarise)
             bar.update(1)
             if step % 10 == 0 or step == steps:
                 bar.set_postfix(loss=f"{loss:.3f}", **({"acc": f"{values['accuracy']:.3f}"} if "accuracy" in values else {}))
@@ -314,8 +320,7 @@ def fit(session, graph, steps, *, start_step=0, feed=None, evaluate=None, eval_e
                 results = evaluate(session)
                 history.log_eval(step, results)
                 if summary_writer is not None:
-                    summary_writer.add_summary(tf.Summary(value=[
-                        tf.Summary.Value(tag=k, simple_value=float(v)) for k, v in results.items()]), step)
+                    summary_writer.evaluation(step, results)
                 if describe is not None:
                     line = describe(step, values, results)
                     if line:

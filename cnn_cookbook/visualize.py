@@ -163,14 +163,15 @@ class StimulusOps:
 
 
 def maximum_stimuli(session, network, layer, filters, steps=20, step_size=1.0, image_size=None,
-                    noise=0.1, rng=None, ops=None):
+                    noise=0.1, rng=None, ops=None, on_step=None):
     """Seed 002: for each filter index, the image that maximises the filter's mean activation.
 
     Starts from grey plus uniform noise (``noise`` x the value range, the seed's 0.1), then
     ``steps`` steps of ``step_size`` x range along the gradient divided by its L2 norm (the
     seed's input span was 1, so step 1.0 there is 1.0 x range here).  ``image_size`` (H, W) is
     needed only for networks that take any size (default 128x128).  Filters are processed
-    together when the graph takes batches.  Returns :class:`Stimuli`.
+    together when the graph takes batches.  ``on_step()`` is called after each step (a progress
+    bar's update).  Returns :class:`Stimuli`.
     """
     rng = rng or np.random.default_rng()
     ops = ops or StimulusOps(network, layer)
@@ -194,6 +195,8 @@ def maximum_stimuli(session, network, layer, filters, steps=20, step_size=1.0, i
             if step == 0:
                 before[part] = scores
             batch = batch + grad * step_size * (hi - lo)
+            if on_step is not None:
+                on_step()
         after[part] = session.run(ops.scores, {**feed, network.images: batch})
         images[part] = batch
     return Stimuli(images, standardized_display(images), before, after, filters)
@@ -210,15 +213,16 @@ def stimuli_figure(stimuli, layer, cols=8):
 
 
 def maximize_activation(session, network, score, steps=30, step_size=1.0, image_size=None, rng=None,
-                        image=None, gradient=None, probability=None, threshold=None):
+                        image=None, gradient=None, probability=None, threshold=None, on_step=None):
     """Hvass #13: gradient ascent on one image to maximise scalar ``score``.
 
     Starts from mid-grey plus noise of 1/255 of the range (Hvass: uniform 128..129), steps by
     ``step_size * g / std(g)`` (in units of 1/255 of the value range) and clips to the range.  ``gradient`` may be passed in so repeated calls
     add no ops.  With a scalar ``probability`` tensor and a ``threshold``, the ascent stops as
-    soon as the probability reaches it (``steps`` is then the limit).  Returns
-    :class:`Maximized` (image HxWxC, score per step, before the step; with ``probability`` also
-    its value per step and whether the threshold was reached).
+    soon as the probability reaches it (``steps`` is then the limit).  ``on_step()`` is called
+    after each step (a progress bar's update).  Returns :class:`Maximized` (image HxWxC, score
+    per step, before the step; with ``probability`` also its value per step and whether the
+    threshold was reached).
     """
     rng = rng or np.random.default_rng()
     if gradient is None:
@@ -241,6 +245,8 @@ def maximize_activation(session, network, score, steps=30, step_size=1.0, image_
             if probabilities[-1] >= threshold:
                 return Maximized(image, scores, probabilities, True)
         image = np.clip(image + grad[0] / (grad.std() + 1e-8) * step_size * (hi - lo) / 255.0, lo, hi)
+        if on_step is not None:
+            on_step()
     final = session.run([score] + ([probability] if watch else []), {network.images: image[None]})
     scores.append(float(final[0]))
     if not watch:

@@ -9,7 +9,8 @@
 
 Writes metrics.json (test accuracy over every test image, per-class accuracy), history.json,
 plots (loss, accuracy, confusion matrix, test predictions, misclassified), checkpoints/ and
-tensorboard/ into --output-dir.
+tensorboard/ (train/ and eval/ runs: tensorboard --logdir runs/cifar10_cnn/tensorboard) into
+--output-dir.
 """
 
 import sys
@@ -49,16 +50,18 @@ def parse_args(argv):
                    "cookbook 500, hvass 1000, keras-style one epoch")
     g.add_argument("--shuffle-buffer", type=cli.positive(), help="min_after_dequeue / tf.data shuffle buffer: 5000")
     g.add_argument("--reader-threads", type=cli.positive(), help="queue pipeline reader threads: 1")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--export-savedmodel", metavar="DIR",
                    help="after training, write the classifier as a SavedModel (serving_default signature, "
                         "images 0..1 of any size, centrally cropped)")
+    cli.add_summary_args(p)
+    cli.add_tf1_aliases(p)
     return p.parse_args(argv)
 
 
 @cli.main_wrapper
 def main(argv=None):
     args = parse_args(argv)
+    cli.apply_log_device_placement(args)
     from cnn_cookbook.cifar10_cnn import train_cifar10
     from cnn_cookbook.datasets.cifar10 import find_cifar10
     from cnn_cookbook.fileio import ensure_dir
@@ -73,7 +76,8 @@ def main(argv=None):
                         learning_rate=args.learning_rate, lr_decay=args.lr_decay,
                         lr_decay_steps=args.lr_decay_steps, eval_every=args.eval_every,
                         checkpoint_every=args.checkpoint_every, shuffle_buffer=args.shuffle_buffer,
-                        reader_threads=args.reader_threads)
+                        reader_threads=args.reader_threads, summaries_dir=args.summaries_dir,
+                        histogram_every=args.histograms_every)
     if args.export_savedmodel:
         from cnn_cookbook.serving import export_checkpoint
 

@@ -8,10 +8,11 @@
   python recipes/deepdream.py --renderer recursive --layer conv2d2_pre_relu   # Hvass #14
   python recipes/deepdream.py --list-layers
 
-Writes input.png, dream.png, scores.png and metrics.json (the objective before and after)
-into --output-dir.  Without inception5h (and without --download) it runs on a generated
-STAND-IN with inception5h's layer names and random weights, and says so in every output;
---weights real insists on the real graph.
+Writes input.png, dream.png, scores.png, metrics.json (the objective before and after) and
+tensorboard/ (train/: the objective per step, the input and the dream) into --output-dir.
+Without inception5h (and without --download) it runs on a generated STAND-IN with inception5h's
+layer names and random weights, and says so in every output; --weights real insists on the real
+graph.
 """
 
 import sys
@@ -45,7 +46,8 @@ def parse_args(argv):
                    help=f"channel of the layer (one, or one per --layer); 'all': the mean square of the "
                         f"whole layer; default {DEFAULT_CHANNEL}, or 'all' for --renderer recursive")
     p.add_argument("--renderer", choices=("naive", "multiscale", "lapnorm", "deepdream", "recursive"),
-                   default="deepdream")
+                   default="deepdream", help="naive, multiscale and lapnorm: the TensorFlow notebook's steps; "
+                                             "deepdream: the notebook's and the cookbook's; recursive: Hvass #14")
     g = p.add_argument_group("renderer settings (default: the chosen renderer's published values)")
     g.add_argument("--steps", type=cli.positive(), help="steps per octave: naive 20, recursive 10, others 10")
     g.add_argument("--step-size", type=cli.positive(float), help="deepdream 1.5, recursive 3.0, others 1.0")
@@ -56,6 +58,7 @@ def parse_args(argv):
     g.add_argument("--tile-size", type=cli.positive(), help="gradient tile side: 512, recursive 400")
     p.add_argument("--list-layers", action="store_true", help="print the layers and their channels, then stop")
     cli.add_run_args(p, output_dir="runs/deepdream")
+    cli.add_summary_args(p, histograms=False)
     return p.parse_args(argv)
 
 
@@ -81,6 +84,15 @@ def renderer_settings(args):
     return settings
 
 
+def shown_image(image, spec):
+    """0..255: images dreamt from noise are shown standardised, as the notebook shows them."""
+    import numpy as np
+
+    from cnn_cookbook.deepdream import visstd
+
+    return visstd(image) if spec == "noise" else np.clip(image, 0, 255)
+
+
 def parse_channels(values, renderer):
     if not values:
         return [None if renderer == "recursive" else DEFAULT_CHANNEL]
@@ -95,7 +107,7 @@ def main(argv=None):
     args = parse_args(argv)
     import numpy as np
 
-    from cnn_cookbook import deepdream
+    from cnn_cookbook import deepdream, progress, summaries
     from cnn_cookbook.fileio import ensure_dir, save_image
     from cnn_cookbook.nets import inception5h
     from cnn_cookbook.tf1 import new_session, seed_everything, tf
@@ -128,19 +140,32 @@ def main(argv=None):
             render = deepdream.RENDERERS[args.renderer]
             kwargs = dict(settings) if args.renderer == "naive" else dict(settings, rng=rng)
             print(f"{args.renderer}: maximising {description} on a {image.shape[1]}x{image.shape[0]} image{tag}")
+            total = deepdream.total_steps(args.renderer, settings)
             started = time.perf_counter()
-            result = render(dreamer, objective, image, **kwargs,
-                            callback=lambda octave, step, value: print(f"octave {octave} step {step}: {value:.4f}"))
+            with summaries.RunWriters(cli.summaries_dir(args), graph) as writers, \
+                    progress.bar(total=total, desc="dream", unit="step", enabled=not args.no_progress) as bar:
+                writers.images("train", "input", shown_image(image, args.image), 0)
+                done = []
+
+                def report(octave, step, value):
+                    done.append(value)
+                    writers.scalars("train", len(done), {"objective": value})
+                    bar.set_postfix(octave=octave, objective=f"{value:.4f}", refresh=False)
+                    bar.update(1)
+
+                result = render(dreamer, objective, image, **kwargs, callback=report)
+                writers.images("train", "dream", shown_image(result.image, args.image), len(done))
             seconds = time.perf_counter() - started
+            for octave in sorted({o for o, _, _ in result.scores}):
+                last = [v for o, _, v in result.scores if o == octave][-1]
+                print(f"octave {octave}: objective {last:.4f} after {sum(o == octave for o, _, _ in result.scores)} steps")
             session_seconds = dreamer.session_seconds
             # the whole image at once up to 1024 px: values comparable between renderers and tile sizes
             tile = max(1024, settings.get("tile_size", 512))
             before = dreamer.score(objective, image, tile)
             after = dreamer.score(objective, result.image, tile)
-    # images dreamt from noise are shown standardised, as the notebook shows them
-    shown = deepdream.visstd(result.image) if args.image == "noise" else np.clip(result.image, 0, 255)
-    save_image(output_dir / "input.png", image if args.image != "noise" else deepdream.visstd(image))
-    save_image(output_dir / "dream.png", shown)
+    save_image(output_dir / "input.png", shown_image(image, args.image))
+    save_image(output_dir / "dream.png", shown_image(result.image, args.image))
     metrics = {
         "renderer": args.renderer, "objective": description, "graph": str(graph_path),
         "network": network.name, "stand_in": network.stand_in,

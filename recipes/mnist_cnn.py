@@ -8,7 +8,8 @@
   python recipes/mnist_cnn.py --model hvass-cnn --early-stopping   # Hvass #04
   python recipes/mnist_cnn.py --model hvass-chain            # Hvass #03: #02 in the chained style
 
-Writes metrics.json, PNG plots, checkpoints/ and tensorboard/ into --output-dir.
+Writes metrics.json, PNG plots, checkpoints/ and tensorboard/ (train/ and eval/ runs:
+tensorboard --logdir runs/mnist_cnn/tensorboard) into --output-dir.
 """
 
 import sys
@@ -37,29 +38,32 @@ def parse_args(argv):
                    help="Hvass #04: keep the best validation checkpoint, stop after --patience steps without gain")
     g.add_argument("--patience", type=cli.positive(), help="early stopping patience in steps: 1000")
     p.add_argument("--steps", type=cli.positive(), help="training steps: cookbook 500, linear 1000, hvass-cnn 10000")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--export-savedmodel", metavar="DIR",
                    help="after training, write the classifier as a SavedModel (serving_default signature)")
+    cli.add_summary_args(p)
+    cli.add_tf1_aliases(p)
     return p.parse_args(argv)
 
 
 @cli.main_wrapper
 def main(argv=None):
     args = parse_args(argv)
+    cli.apply_log_device_placement(args)
     from cnn_cookbook.datasets.mnist import load_mnist
     from cnn_cookbook.fileio import ensure_dir
     from cnn_cookbook.mnist_cnn import train_mnist
 
     output_dir = ensure_dir(args.output_dir)
     data = load_mnist(args.dataset, args.data_dir, download=args.dataset != "synthetic" or args.download,
-                      validation_size=args.validation_size)
+                      validation_size=args.validation_size, progress=not args.no_progress)
     print(f"dataset: {data.name} ({len(data.train)} train, {len(data.validation)} validation, "
           f"{len(data.test)} test images)")
     run = train_mnist(data, args.model, output_dir, seed=args.seed, device=args.device, resume=args.resume,
                       early_stopping=args.early_stopping, checkpoint_every=args.checkpoint_every,
                       progress=not args.no_progress, steps=args.steps, batch_size=args.batch_size,
                       learning_rate=args.learning_rate, momentum=args.momentum, eval_every=args.eval_every,
-                      eval_size=args.eval_size, patience=args.patience)
+                      eval_size=args.eval_size, patience=args.patience, summaries_dir=args.summaries_dir,
+                      histogram_every=args.histograms_every)
     if args.export_savedmodel:
         from cnn_cookbook.serving import export_checkpoint
 

@@ -7,7 +7,8 @@
 
 The ensemble's prediction is the mean of the networks' softmax outputs.  Writes metrics.json
 (every network's validation accuracy on its held-out 20%, test accuracy on the whole test set,
-and the ensemble's), PNG plots, and network<i>/checkpoints/ into --output-dir.
+and the ensemble's), PNG plots, and network<i>/checkpoints/ and network<i>/tensorboard/ into
+--output-dir (tensorboard --logdir runs/mnist_ensemble shows every network's train/ and eval/).
 """
 
 import sys
@@ -33,13 +34,15 @@ def parse_args(argv):
     p.add_argument("--learning-rate", type=cli.positive(float), help="hvass-cnn: 1e-4")
     p.add_argument("--evaluate-only", action="store_true",
                    help="do not train; evaluate the networks already in --output-dir")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    cli.add_summary_args(p)
+    cli.add_tf1_aliases(p)
     return p.parse_args(argv)
 
 
 @cli.main_wrapper
 def main(argv=None):
     args = parse_args(argv)
+    cli.apply_log_device_placement(args)
     from cnn_cookbook.datasets.mnist import load_mnist
     from cnn_cookbook.ensemble import check_train_fraction, train_ensemble
     from cnn_cookbook.fileio import ensure_dir
@@ -47,13 +50,14 @@ def main(argv=None):
     check_train_fraction(args.train_fraction)  # before the data are loaded
     output_dir = ensure_dir(args.output_dir)
     data = load_mnist(args.dataset, args.data_dir, download=args.dataset != "synthetic" or args.download,
-                      validation_size=args.validation_size)
+                      validation_size=args.validation_size, progress=not args.no_progress)
     print(f"dataset: {data.name} ({len(data.train) + len(data.validation)} train+validation, "
           f"{len(data.test)} test images)")
     run = train_ensemble(data, args.networks, args.model, output_dir, seed=args.seed, device=args.device,
                          train_fraction=args.train_fraction, resume=args.resume, train=not args.evaluate_only,
                          checkpoint_every=args.checkpoint_every, progress=not args.no_progress,
-                         steps=args.steps, batch_size=args.batch_size, learning_rate=args.learning_rate)
+                         steps=args.steps, batch_size=args.batch_size, learning_rate=args.learning_rate,
+                         summaries_dir=args.summaries_dir, histogram_every=args.histograms_every)
     cli.write_outputs(output_dir, run.metrics, figures=run.figures, show=args.show)
     m = run.metrics
     for net in m["networks"]:

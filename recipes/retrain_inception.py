@@ -1,20 +1,24 @@
 #!/usr/bin/env python
 """Retraining Inception v3 (Cookbook ch. 8 "retrain an existing CNN"; Hvass-Labs #07, #08, #09).
 
-  python recipes/retrain_inception.py prepare                 # CIFAR-10 -> train_dir/<class>/*.png
-  python recipes/retrain_inception.py tfrecords               # -> sharded Inception TFRecords
+  python recipes/retrain_inception.py prepare                 # CIFAR-10 -> data/cifar10_folders/train_dir/<class>/*.png
+  python recipes/retrain_inception.py tfrecords               # -> data/cifar10_folders/tfrecords/ shards
   python recipes/retrain_inception.py classify IMAGE.jpg      # top-10 ImageNet labels (Hvass #07)
   python recipes/retrain_inception.py retrain                 # new top layer (retrain.py, Hvass #08)
   python recipes/retrain_inception.py retrain --image-dir my_photos/   # own class folders (Hvass #09)
-  python recipes/retrain_inception.py predict IMAGE.png       # with the exported graph
+  python recipes/retrain_inception.py predict IMAGE.png       # with runs/retrain/output_graph.pb
   python recipes/retrain_inception.py frames --videos-dir my_videos/ --output-dir my_frames/ --fps 5
   python recipes/retrain_inception.py retrain --image-dir my_frames/   # Hvass #09: frames of your videos
+
+retrain.py's own flags work too (--image_dir, --how_many_training_steps, --summaries_dir, ...);
+'retrain' writes TensorBoard train/ and validation/ runs: tensorboard --logdir runs/retrain/tensorboard
 
 Without models/inception/classify_image_graph_def.pb (use --download, or --model inception_v3 to
 insist on it) every step runs on a generated STAND-IN graph with Inception v3's tensor names and
 random weights; its outputs say STAND-IN.  Without CIFAR-10, 'prepare' uses the synthetic set.
 """
 
+import argparse
 import sys
 from pathlib import Path
 
@@ -31,16 +35,24 @@ def _sub(subparsers, name, help_text, description):
                                  formatter_class=cli.HelpFormatter)
 
 
-def _model_args(p, device=True):
+BOTTLENECK_MODE_HELP = "how many images go through the graph per Session.run (see the README)"
+
+
+def _model_args(p):
     p.add_argument("--graph", help="frozen graph .pb to use instead of --model's file")
     p.add_argument("--model", choices=("auto", "inception_v3", "stand-in"), default="auto",
+                   type=cli.spellings(**{"inception-v3": "inception_v3"}),
                    help="auto: the real Inception v3 if present (or with --download), else the stand-in")
     p.add_argument("--models-dir", default=str(models_root()), help="folder holding inception/ and the stand-in")
     p.add_argument("--download", action="store_true", help="download inception-2015-12-05.tgz if missing")
-    if device:
-        p.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto")
     p.add_argument("--bottleneck-mode", choices=("auto", "batch", "map", "single"), default="auto",
-                   help="how many images go through the graph per Session.run (see the README)")
+                   help=BOTTLENECK_MODE_HELP)
+
+
+def _print_only_run_args(p):
+    """classify and predict print their results; --output-dir also keeps them as predictions.json."""
+    cli.add_run_args(p, output_dir=None, show=False, progress=False)
+    cli.find_action(p, "--output-dir").help = "also write the top classes as predictions.json into this folder"
 
 
 def parse_args(argv):
@@ -54,7 +66,8 @@ def parse_args(argv):
     s.add_argument("--output-dir", default=str(FOLDERS), help="folder receiving train_dir/, validation_dir/")
     s.add_argument("--synthetic-per-class", type=cli.positive(), default=500,
                    help="training images per class of the synthetic set (test: a fifth of it)")
-    s.add_argument("--no-progress", action="store_true")
+    cli.add_progress_arg(s)
+    cli.alias(s, "--data-dir", "--data_dir")
 
     s = _sub(sub, "frames", "videos (one folder per class) -> class folders of JPEG frames (Hvass #09)",
              "Decode every video of <videos-dir>/<class>/ (mp4 avi mov mkv webm) with the ffmpeg that "
@@ -67,62 +80,104 @@ def parse_args(argv):
     rate.add_argument("--every", type=cli.positive(), help="keep every Nth frame (default: every frame)")
     rate.add_argument("--fps", type=cli.positive(float), help="keep frames at this rate (frames per second)")
     s.add_argument("--max-size", type=cli.positive(), help="shrink frames so the longer side is at most PX")
-    s.add_argument("--no-progress", action="store_true")
+    cli.add_progress_arg(s)
 
     s = _sub(sub, "tfrecords", "class folders -> sharded TFRecords (build_image_data.py layout)",
              "Write train-*-of-* and validation-*-of-* TFRecord shards with several threads.")
-    s.add_argument("--images-dir", default=str(FOLDERS), help="folder 'prepare' wrote")
-    s.add_argument("--train-directory", help="default: <images-dir>/train_dir")
-    s.add_argument("--validation-directory", help="default: <images-dir>/validation_dir")
-    s.add_argument("--labels-file", help="default: <images-dir>/cifar10_labels.txt")
-    s.add_argument("--output-directory", help="default: <images-dir>/tfrecords")
-    s.add_argument("--train-shards", type=cli.positive(), default=128)
-    s.add_argument("--validation-shards", type=cli.positive(), default=24)
+    s.add_argument("--image-dir", default=str(FOLDERS / "train_dir"),
+                   help="training images, one sub-folder per class (what 'prepare' wrote)")
+    s.add_argument("--validation-dir", help="validation images, one sub-folder per class "
+                                            "(default: validation_dir beside --image-dir)")
+    s.add_argument("--labels-file", help="one class name per line (default: cifar10_labels.txt beside --image-dir)")
+    s.add_argument("--output-dir", help="folder receiving the shards (default: tfrecords beside --image-dir)")
+    s.add_argument("--images-dir", help=argparse.SUPPRESS)  # the earlier spelling: the folder 'prepare' wrote
+    s.add_argument("--train-shards", type=cli.positive(), default=128, help="training TFRecord files")
+    s.add_argument("--validation-shards", type=cli.positive(), default=24, help="validation TFRecord files")
     s.add_argument("--num-threads", type=cli.positive(), default=8,
                    help="writer threads; must divide both shard counts")
-    s.add_argument("--no-progress", action="store_true")
+    cli.add_progress_arg(s)
+    # build_image_data.py's flags
+    cli.alias(s, "--image-dir", "--train-directory", "--train_directory")
+    cli.alias(s, "--validation-dir", "--validation-directory", "--validation_directory")
+    cli.alias(s, "--labels-file", "--labels_file")
+    cli.alias(s, "--output-dir", "--output-directory", "--output_directory")
+    cli.alias(s, "--train-shards", "--train_shards")
+    cli.alias(s, "--validation-shards", "--validation_shards")
+    cli.alias(s, "--num-threads", "--num_threads")
 
     s = _sub(sub, "classify", "top-k ImageNet labels of images (Hvass #07), optionally their transfer values",
              "Classify images with the frozen Inception v3 graph.")
     s.add_argument("images", nargs="*", help="image files (default: cropped_panda.jpg of the real model)")
-    s.add_argument("--top-k", type=cli.positive(), default=10)
+    s.add_argument("--top-k", type=cli.positive(), default=10, help="classes shown per image")
     s.add_argument("--transfer-values", metavar="NPY", help="also save the 2048-d pool_3 values of all images")
     _model_args(s)
+    _print_only_run_args(s)
+    cli.alias(s, "--top-k", "--top", "--num_top_predictions")
 
     s = _sub(sub, "retrain", "train a new top layer on cached bottlenecks (retrain.py, Hvass #08/#09)",
              "Split the class folders by file-name hash, cache bottlenecks, train the new layer, "
              "report the test accuracy, export output_graph.pb + output_labels.txt + metrics.json.")
     s.add_argument("--image-dir", default=str(FOLDERS / "train_dir"), help="one sub-folder of images per class")
     cli.add_run_args(s, output_dir="runs/retrain", steps=4000)
+    s.add_argument("--output-graph", help="the exported frozen graph (default: <output-dir>/output_graph.pb)")
+    s.add_argument("--output-labels", help="its labels file (default: <output-dir>/output_labels.txt)")
+    s.add_argument("--final-tensor-name", default="final_result", help="name of the exported graph's output")
     s.add_argument("--bottleneck-dir", help="bottleneck cache (default: <output-dir>/bottlenecks)")
-    s.add_argument("--learning-rate", type=cli.positive(float), default=0.01)
+    cli.add_summary_args(s)
+    s.add_argument("--learning-rate", type=cli.positive(float), default=0.01, help="of the new layer's optimiser")
     s.add_argument("--optimizer", choices=("sgd", "adam"), default="sgd", help="Hvass #08: adam, 1e-4")
     s.add_argument("--hidden-units", type=cli.integer(0), default=0, help="Hvass #08: 1024 (0: softmax layer only)")
-    s.add_argument("--train-batch-size", type=cli.positive(), default=100)
-    s.add_argument("--validation-batch-size", type=cli.integer(1, also=(-1,)), default=100, help="-1: the whole validation set")
-    s.add_argument("--eval-every", type=cli.positive(), default=10)
-    s.add_argument("--testing-percentage", type=cli.real(minimum=0, below=100), default=10.0)
-    s.add_argument("--validation-percentage", type=cli.real(minimum=0, below=100), default=10.0)
+    s.add_argument("--batch-size", type=cli.positive(), default=100, help="training bottlenecks per step")
+    s.add_argument("--validation-batch-size", type=cli.integer(1, also=(-1,)), default=100,
+                   help="validation images per evaluation (-1: the whole validation set)")
+    s.add_argument("--eval-every", type=cli.positive(), default=10, help="steps between validation evaluations")
+    s.add_argument("--testing-percentage", type=cli.real(minimum=0, below=100), default=10.0,
+                   help="share of each class kept for the test")
+    s.add_argument("--validation-percentage", type=cli.real(minimum=0, below=100), default=10.0,
+                   help="share of each class for validation")
+    s.add_argument("--print-misclassified-test-images", action="store_true",
+                   help="list the test images the new layer gets wrong, with the class it chose")
     s.add_argument("--flip-left-right", action="store_true", help="distortion (bypasses the cache)")
-    s.add_argument("--random-crop", type=cli.real(minimum=0, below=100), default=0.0, help="distortion: margin %% cropped at random")
+    s.add_argument("--random-crop", type=cli.real(minimum=0, below=100), default=0.0,
+                   help="distortion: margin %% cropped at random")
     s.add_argument("--random-scale", type=cli.real(minimum=0), default=0.0, help="distortion: up to this %% enlargement")
-    s.add_argument("--random-brightness", type=cli.real(minimum=0, below=100), default=0.0, help="distortion: +- this %% brightness")
-    s.add_argument("--bottleneck-batch-size", type=cli.positive(), default=32)
+    s.add_argument("--random-brightness", type=cli.real(minimum=0, below=100), default=0.0,
+                   help="distortion: +- this %% brightness")
+    s.add_argument("--bottleneck-batch-size", type=cli.positive(), default=32,
+                   help="images per Session.run while computing bottlenecks")
     s.add_argument("--export-savedmodel", metavar="DIR",
                    help="also write a SavedModel (serving_default: encoded JPEG/PNG bytes -> probabilities, classes)")
-    s.add_argument("--no-progress", action="store_true")
-    _model_args(s, device=False)  # --device comes with add_run_args
+    _model_args(s)
+    # retrain.py's flags, with its meanings
+    for flag, *names in (("--image-dir", "--image_dir"), ("--output-graph", "--output_graph"),
+                         ("--output-labels", "--output_labels"), ("--steps", "--how_many_training_steps"),
+                         ("--bottleneck-dir", "--bottleneck_dir"), ("--summaries-dir", "--summaries_dir"),
+                         ("--final-tensor-name", "--final_tensor_name"), ("--learning-rate", "--learning_rate"),
+                         ("--batch-size", "--train-batch-size", "--train_batch_size"),
+                         ("--validation-batch-size", "--validation_batch_size"),
+                         ("--eval-every", "--eval_step_interval"), ("--testing-percentage", "--testing_percentage"),
+                         ("--validation-percentage", "--validation_percentage"),
+                         ("--print-misclassified-test-images", "--print_misclassified_test_images"),
+                         ("--flip-left-right", "--flip_left_right"), ("--random-crop", "--random_crop"),
+                         ("--random-scale", "--random_scale"), ("--random-brightness", "--random_brightness"),
+                         ("--export-savedmodel", "--saved_model_dir")):
+        cli.alias(s, flag, *names)
 
     s = _sub(sub, "predict", "classify images with the graph 'retrain' exported",
              "Top-k classes of images from output_graph.pb and output_labels.txt, or from the "
              "SavedModel 'retrain --export-savedmodel' wrote.")
-    s.add_argument("images", nargs="+")
+    s.add_argument("images", nargs="+", help="image files to classify")
     s.add_argument("--graph", default="runs/retrain/output_graph.pb",
-                   help="output_graph.pb, or a SavedModel folder (its class names are inside; --labels is ignored)")
-    s.add_argument("--labels", default="runs/retrain/output_labels.txt")
-    s.add_argument("--top-k", type=cli.positive(), default=5)
-    s.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto")
-    s.add_argument("--bottleneck-mode", choices=("auto", "batch", "map", "single"), default="auto")
+                   help="output_graph.pb, or a SavedModel folder (its class names are inside; --labels-file "
+                        "is ignored)")
+    s.add_argument("--labels-file", default="runs/retrain/output_labels.txt", help="the labels 'retrain' wrote")
+    s.add_argument("--final-tensor-name", default="final_result", help="the exported graph's output")
+    s.add_argument("--top-k", type=cli.positive(), default=5, help="classes shown per image")
+    s.add_argument("--bottleneck-mode", choices=("auto", "batch", "map", "single"), default="auto",
+                   help=BOTTLENECK_MODE_HELP)
+    _print_only_run_args(s)
+    cli.alias(s, "--labels-file", "--labels")
+    cli.alias(s, "--final-tensor-name", "--final_tensor_name")
     return p.parse_args(argv)
 
 
@@ -158,11 +213,13 @@ def tfrecords(args):
     from cnn_cookbook.datasets.folders import LABELS_FILENAME
     from cnn_cookbook.datasets.tfrecords import find_image_files, write_tfrecords
 
-    root = Path(args.images_dir)
+    # --images-dir (the earlier spelling) names the folder 'prepare' wrote, which holds all three
+    train_dir = Path(args.images_dir) / "train_dir" if args.images_dir else Path(args.image_dir)
+    root = train_dir.parent
     labels = args.labels_file or root / LABELS_FILENAME
-    out = Path(args.output_directory or root / "tfrecords")
-    for name, folder, shards in (("train", args.train_directory or root / "train_dir", args.train_shards),
-                                 ("validation", args.validation_directory or root / "validation_dir",
+    out = Path(args.output_dir or root / "tfrecords")
+    for name, folder, shards in (("train", train_dir, args.train_shards),
+                                 ("validation", args.validation_dir or root / "validation_dir",
                                   args.validation_shards)):
         report = write_tfrecords(name, find_image_files(folder, labels), out, shards, args.num_threads,
                                  progress=not args.no_progress)
@@ -179,7 +236,7 @@ def _graph_files(args):
 
 
 def classify(args):
-    from cnn_cookbook.fileio import write_bytes_atomic
+    from cnn_cookbook.fileio import write_bytes_atomic, write_json
     from cnn_cookbook.nets import inception_v3 as iv3
     from cnn_cookbook.retrain import open_transfer_session
     from cnn_cookbook.datasets.folders import read_image_rgb
@@ -197,11 +254,17 @@ def classify(args):
               if not stand_in and files.label_map and files.synset_map else None)
     tag = f"  [{iv3.STAND_IN_LABEL}]" if stand_in else ""
     ts = open_transfer_session(graph_def, args.bottleneck_mode if args.transfer_values else "single", args.device)
+    results = []
     with ts.session:
         for image in images:
             print(f"{image}:{tag}")
-            for p in iv3.classify_image(ts.session, image, args.top_k, labels, stand_in):
+            top = iv3.classify_image(ts.session, image, args.top_k, labels, stand_in)
+            for p in top:
                 print(f"  {100 * p.score:6.2f}%  {p.label}")
+            results.append({"image": str(image), "top": [{"label": p.label, "score": float(p.score)} for p in top]})
+        if args.output_dir:
+            write_json(Path(args.output_dir) / "predictions.json",
+                       {"model": iv3.model_name(stand_in), "graph": str(files.graph_path), "predictions": results})
         if args.transfer_values:
             import io
             import numpy as np
@@ -218,13 +281,22 @@ def retrain(args):
 
     run = retrain_on_folders(
         args.image_dir, _graph_files(args), args.output_dir, args.bottleneck_dir, args.steps, args.learning_rate,
-        args.train_batch_size, args.validation_batch_size, args.eval_every, args.testing_percentage,
+        args.batch_size, args.validation_batch_size, args.eval_every, args.testing_percentage,
         args.validation_percentage, args.hidden_units, args.optimizer,
         Distortions(args.flip_left_right, args.random_crop, args.random_scale, args.random_brightness),
         args.bottleneck_mode, args.bottleneck_batch_size, args.seed, args.device, not args.no_progress,
+        summaries_dir=args.summaries_dir, histogram_every=args.histograms_every, output_graph=args.output_graph,
+        output_labels=args.output_labels, final_tensor_name=args.final_tensor_name,
         export_savedmodel=args.export_savedmodel)
     cli.write_outputs(args.output_dir, run.metrics, run.result.history, run.figures, show=args.show)
     m = run.metrics
+    if args.print_misclassified_test_images:
+        test = run.sets["testing"]
+        chosen = run.result.test_probabilities.argmax(axis=1) if len(test.labels) else []
+        print("misclassified test images:")
+        for path, label, guess in zip(test.paths, test.labels, chosen):
+            if guess != label:
+                print(f"  {str(path):70s} {run.class_names[guess]}")
     tag = " [STAND-IN graph: random weights]" if m["model"] == "stand-in" else ""
     print(f"final test accuracy {100 * m['test_accuracy']:.1f}% on {m['test_examples']} images, "
           f"{len(m['classes'])} classes, {m['steps']} steps{tag}; exported {m['output_graph']} and "
@@ -258,16 +330,23 @@ def predict(args):
     from cnn_cookbook.retrain import load_retrained, open_transfer_session, predict_images
     from cnn_cookbook.serving import is_savedmodel
 
+    from cnn_cookbook.fileio import write_json
+
     if is_savedmodel(args.graph):
         return predict_savedmodel(args)
-    graph_def, class_names = load_retrained(args.graph, args.labels)
+    graph_def, class_names = load_retrained(args.graph, args.labels_file, args.final_tensor_name)
     tag = f"  [{iv3.STAND_IN_LABEL}]" if iv3.is_stand_in(graph_def) else ""
     ts = open_transfer_session(graph_def, args.bottleneck_mode, args.device)
+    results = []
     with ts.session:
-        for image, top in zip(args.images, predict_images(ts, class_names, args.images, args.top_k)):
+        for image, top in zip(args.images, predict_images(ts, class_names, args.images, args.top_k,
+                                                          final_tensor_name=args.final_tensor_name)):
             print(f"{image}:{tag}")
             for name, score in top:
                 print(f"  {100 * score:6.2f}%  {name}")
+            results.append({"image": str(image), "top": [{"label": n, "score": float(v)} for n, v in top]})
+    if args.output_dir:
+        write_json(Path(args.output_dir) / "predictions.json", {"graph": str(args.graph), "predictions": results})
 
 
 @cli.main_wrapper

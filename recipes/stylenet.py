@@ -6,14 +6,19 @@
                                                        #   immunohistochemistry photograph
   python recipes/stylenet.py --content me.jpg --style starry.jpg wave.jpg --style-blend 3 1
   python recipes/stylenet.py --optimizer lbfgs --init content --preserve-colors --steps 300
-  python recipes/stylenet.py --network vgg16 --download # Hvass #15 (vgg16.tfmodel)
+  python recipes/stylenet.py --model vgg16 --download   # Hvass #15 (vgg16.tfmodel)
+  python recipes/stylenet.py --content me.jpg --styles wave.jpg --output me_wave.png --iterations 500
+                                                       #   neural-style's own flags work too
 
-Writes stylized.png, step_NNNN.png every --checkpoint-every steps, losses.png and metrics.json
+Writes stylized.png (or --output), step_NNNN.png every --checkpoint-every steps, losses.png,
+metrics.json and tensorboard/ (train/: the loss terms per step and the image at each checkpoint)
 into --output-dir.  Without models/imagenet-vgg-verydeep-19.mat (and without --download) the
 VGG-19 run uses a generated STAND-IN with VGG-19's layers and random weights, and says so in its
 output; --weights real insists on the real file.
 --content/--style take image files or the names of photographs bundled with scikit-image.
 """
+
+import argparse
 
 import math
 import sys
@@ -31,11 +36,12 @@ STAND_IN = "STAND-IN (random weights)"
 
 def parse_args(argv):
     p = cli.parser(__doc__)
-    p.add_argument("--network", choices=("vgg19", "vgg16"), default="vgg19",
+    p.add_argument("--model", choices=("vgg19", "vgg16"), default="vgg19",
                    help="vgg19: the cookbook's StyleNet; vgg16: Hvass #15 (its layers, weights, loss "
                         "normalisation and step rule)")
     p.add_argument("--vgg", help="the network file (default: models/imagenet-vgg-verydeep-19.mat, "
-                                 "or models/vgg16.tfmodel with --network vgg16)")
+                                 "or models/vgg16.tfmodel with --model vgg16)")
+    p.add_argument("--network", action=NetworkFlag, dest="vgg", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     p.add_argument("--download", action="store_true", help="download the network file if it is missing")
     p.add_argument("--weights", choices=("auto", "real", "stand-in"), default="auto",
                    help="vgg19 only: auto = the real file if present (or --download), else the generated "
@@ -47,6 +53,8 @@ def parse_args(argv):
                    help="one weight per style image (normalised to sum 1; default equal)")
     p.add_argument("--max-size", type=cli.positive(), default=512,
                    help="shrink images whose longer side is larger than this")
+    p.add_argument("--width", type=cli.positive(), help="resize the content image to this width (aspect kept)")
+    p.add_argument("--output", help="the stylized image (default: <output-dir>/stylized.png)")
     g = p.add_argument_group("optimisation (default: the chosen network's published values: "
                              "vgg19 = cookbook, vgg16 = Hvass #15)")
     g.add_argument("--steps", type=cli.positive(), help="steps (the book's 'generations'): 100 / 60")
@@ -56,23 +64,41 @@ def parse_args(argv):
     g.add_argument("--content-weight", type=cli.real(minimum=0), help="5.0 / 1.5")
     g.add_argument("--style-weight", type=cli.real(minimum=0), help="500.0 / 10.0")
     g.add_argument("--tv-weight", type=cli.real(minimum=0), help="total-variation weight: 100 / 0.3")
-    g.add_argument("--init", choices=("noise", "content"), help="start from noise (default) or the content")
+    g.add_argument("--init", help="start from noise (default), the content, or an image file")
     g.add_argument("--pooling", choices=("max", "avg"), help="max (default) or avg pooling in the network")
     g.add_argument("--preserve-colors", action="store_true",
                    help="luminance-only transfer: the result keeps the content's colours")
     p.add_argument("--checkpoint-every", type=cli.positive(),
                    help="write step_NNNN.png every N steps (default: the report interval, 25 / 10)")
+    p.add_argument("--checkpoint-output", help="file name pattern of those images, with one %%-field for the "
+                                               "step, as neural-style's (default: <output-dir>/step_%%04d.png)")
     cli.add_run_args(p, output_dir="runs/stylenet")
+    cli.add_summary_args(p, histograms=False)
+    # anishathalye/neural-style's flags, with its meanings (--network PATH is handled above)
+    cli.alias(p, "--style", "--styles")
+    cli.alias(p, "--style-blend", "--style-blend-weights")
+    cli.alias(p, "--steps", "--iterations")
+    cli.alias(p, "--checkpoint-every", "--checkpoint-iterations")
+    cli.alias(p, "--init", "--initial")
     return p.parse_args(argv)
+
+
+class NetworkFlag(argparse.Action):
+    """neural-style's ``--network PATH`` (the VGG file, our --vgg); the earlier spelling
+    ``--network vgg19|vgg16`` (our --model) still works."""
+
+    def __call__(self, parser, namespace, value, option_string=None):
+        setattr(namespace, "model" if value in NETWORK_FILES else "vgg", value)
 
 
 def settings_from_args(args):
     from cnn_cookbook.stylenet import StyleSettings
 
-    preset = StyleSettings.cookbook if args.network == "vgg19" else StyleSettings.hvass
+    preset = StyleSettings.cookbook if args.model == "vgg19" else StyleSettings.hvass
+    init = args.init if args.init in ("noise", "content") else None  # else a file: see main
     flags = {"steps": args.steps, "optimizer": args.optimizer, "learning_rate": args.learning_rate,
              "content_weight": args.content_weight, "style_weight": args.style_weight,
-             "tv_weight": args.tv_weight, "init": args.init, "pooling": args.pooling,
+             "tv_weight": args.tv_weight, "init": init, "pooling": args.pooling,
              "preserve_colors": args.preserve_colors or None}
     return preset(**{name: value for name, value in flags.items() if value is not None})
 
@@ -83,19 +109,21 @@ def load_network(args):
     from cnn_cookbook.nets.vgg19 import load_vgg19_mat, locate_vgg19
     from cnn_cookbook.paths import models_root
 
-    if args.network == "vgg19":
+    if args.model == "vgg19":
         return load_vgg19_mat(locate_vgg19(args.weights, args.vgg, download=args.download)[0])
     if args.weights == "stand-in":
-        raise CookbookError("--weights stand-in exists for --network vgg19 only; give the VGG-16 file")
-    return load_vgg16_graph(args.vgg or fetch(NETWORK_FILES[args.network], models_root(), download=args.download))
+        raise CookbookError("--weights stand-in exists for --model vgg19 only; give the VGG-16 file")
+    return load_vgg16_graph(args.vgg or fetch(NETWORK_FILES[args.model], models_root(), download=args.download))
 
 
 def load_images(args, settings):
-    from cnn_cookbook.stylenet import read_image, scale_style_to_content
+    from cnn_cookbook.stylenet import read_image, scale_style_to_content, scale_to_width
 
     content, note = read_image(args.content, args.max_size)
     if note:
         print(f"note: content {args.content}: {note}")
+    if args.width:
+        content = scale_to_width(content, args.width)
     styles = []
     for spec in args.style:
         style, note = read_image(spec, args.max_size)
@@ -112,17 +140,27 @@ def describe(losses):
 @cli.main_wrapper
 def main(argv=None):
     args = parse_args(argv)
-    from cnn_cookbook.progress import tqdm
-
-    from cnn_cookbook import stylenet
+    from cnn_cookbook import plots, progress, stylenet, summaries
     from cnn_cookbook.datasets.download import ACCEPTED_MISMATCHES
+    from cnn_cookbook.errors import CookbookError
     from cnn_cookbook.fileio import ensure_dir, save_image, write_json
     from cnn_cookbook.plots import finish
     from cnn_cookbook.tf1 import new_session, seed_everything, tf
 
     settings = settings_from_args(args)
     stylenet.style_blend_weights(len(args.style), args.style_blend)  # fail before any heavy work
+    step_pattern = args.checkpoint_output or str(Path(args.output_dir) / "step_%04d.png")
+    try:
+        step_pattern % 1
+    except (TypeError, ValueError):
+        raise CookbookError(f"--checkpoint-output needs one %-field for the step number (e.g. out_%s.png), "
+                            f"not {step_pattern!r}") from None
     content, styles = load_images(args, settings)
+    initial = None
+    if args.init not in (None, "noise", "content"):
+        initial, note = stylenet.read_image(args.init, args.max_size)
+        if note:
+            print(f"note: initial image {args.init}: {note}")
     network = load_network(args)
     label = f"{network.name} {STAND_IN}" if network.stand_in else network.name
     for note in network.notes:
@@ -137,10 +175,12 @@ def main(argv=None):
         rng = seed_everything(args.seed)
     history, result, started = [], None, time.perf_counter()
     loop_started = started
-    with new_session(graph, args.device) as session:
+    with new_session(graph, args.device) as session, summaries.RunWriters(cli.summaries_dir(args), graph) as writers:
+        writers.images("train", "content_image", content, 0)
+        writers.images("train", "style_image", styles, 0)
         steps = stylenet.stylize(session, network, content, styles, settings, args.style_blend, rng,
-                                 checkpoint_every)
-        with tqdm(total=settings.steps, unit="step", desc="style", file=sys.stderr) as progress:
+                                 checkpoint_every, initial)
+        with progress.bar(total=settings.steps, unit="step", desc="style", enabled=not args.no_progress) as bar:
             for result in steps:
                 if result.final:
                     break
@@ -148,14 +188,18 @@ def main(argv=None):
                     loop_started = time.perf_counter()
                 history.append({"step": result.step, **{k: v if math.isfinite(v) else None
                                                         for k, v in result.losses.items()}})
-                progress.set_postfix({k: f"{v:.3g}" for k, v in result.losses.items()}, refresh=False)
-                progress.update(1)
+                bar.set_postfix({k: f"{v:.3g}" for k, v in result.losses.items()}, refresh=False)
+                bar.update(1)
+                writers.scalars("train", result.step, result.losses)
                 if result.step % settings.report_every == 0 or result.diverged:
-                    progress.write(f"step {result.step}/{settings.steps}: {describe(result.losses)}")
+                    bar.write(f"step {result.step}/{settings.steps}: {describe(result.losses)}")
                 if result.image is not None:
-                    save_image(output_dir / f"step_{result.step:04d}.png", result.image)
+                    save_image(step_pattern % result.step, result.image)
+                    writers.images("train", "stylized", result.image, result.step)
+        if result is not None and result.final:
+            writers.images("train", "stylized", result.image, settings.steps + 1)
     seconds = time.perf_counter() - loop_started
-    output = output_dir / "stylized.png"
+    output = Path(args.output) if args.output else output_dir / "stylized.png"
     if result is not None and result.final:
         save_image(output, result.image)
     metrics = {
@@ -187,11 +231,7 @@ def main(argv=None):
           f"{metrics['best_step']}), {metrics['seconds_per_step']:.2f} s/step; wrote {output}"
           + (f" [{STAND_IN}]" if network.stand_in else ""))
     if args.show:
-        import matplotlib.pyplot as plt
-
-        plt.imshow(result.image.clip(0, 255).astype("uint8"))
-        plt.axis("off")
-        plt.show()
+        plots.show_figures(figures, output_dir)
     return 0
 
 

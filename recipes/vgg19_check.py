@@ -2,7 +2,7 @@
 """Check that imagenet-vgg-verydeep-19.mat is loaded right: classify a photograph with fc6-fc8.
 
   python recipes/vgg19_check.py                    # the bundled cat photograph (chelsea)
-  python recipes/vgg19_check.py --image dog.jpg --top 10
+  python recipes/vgg19_check.py --image dog.jpg --top-k 10
 
 With the real file and the default image the top classes should be cats (tabby, tiger cat,
 Egyptian cat).  If the kernels were loaded with height and width swapped (as the cookbook's
@@ -23,9 +23,9 @@ def parse_args(argv):
     p.add_argument("--vgg", help="the .mat file (default: models/imagenet-vgg-verydeep-19.mat)")
     p.add_argument("--download", action="store_true", help="download the file if it is missing")
     p.add_argument("--image", default="chelsea", help="an image file or a bundled photograph")
-    p.add_argument("--top", type=cli.positive(), default=5, help="how many classes to print")
-    p.add_argument("--output-dir", default="runs/vgg19_check", help="where metrics.json goes")
-    p.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto")
+    p.add_argument("--top-k", type=cli.positive(), default=5, help="how many classes to print")
+    cli.add_run_args(p, output_dir="runs/vgg19_check", show=False, progress=False)
+    cli.alias(p, "--top-k", "--top")
     return p.parse_args(argv)
 
 
@@ -53,11 +53,11 @@ def main(argv=None):
         probabilities = network.stack().classify(images)
     with new_session(graph, args.device) as session:
         result = session.run(probabilities, {images: image[None]})[0]
-    top = top_classes(result, network.class_names, args.top)
+    top = top_classes(result, network.class_names, args.top_k)
     for rank, (name, probability) in enumerate(top, 1):
         print(f"{rank}. {probability:7.2%}  {name}")
     output_dir = ensure_dir(args.output_dir)
-    write_json(output_dir / "metrics.json", {"network_file": str(path), "image": args.image,
+    write_json(output_dir / "metrics.json", {"network_file": str(path), "image": args.image, "seed": args.seed,
                                              "top": [{"class": n, "probability": p} for n, p in top],
                                              "checksum_mismatch_accepted": list(ACCEPTED_MISMATCHES)})
     return 0

@@ -4,13 +4,14 @@ maximisation of a channel or a class (Hvass-Labs #13).
 
   python recipes/mnist_cnn.py --dataset synthetic --steps 200        # train something first
   python recipes/visualize_filters.py                                # its conv filters, offline
-  python recipes/visualize_filters.py --checkpoint-dir runs/cifar10/checkpoints --layer conv2
+  python recipes/visualize_filters.py --checkpoint-dir runs/cifar10_cnn/checkpoints --layer conv2
   python recipes/visualize_filters.py --class 3                      # ascend until the net says "3" (99%)
-  python recipes/visualize_filters.py --network inception5h --layer mixed4a_pre_relu
-  python recipes/visualize_filters.py --network inception-v3 --class 1 --steps 100   # Hvass #13
+  python recipes/visualize_filters.py --model inception5h --layer mixed4a_pre_relu
+  python recipes/visualize_filters.py --model inception_v3 --class 1 --steps 100   # Hvass #13
 
-Writes one PNG grid per layer (or one PNG per --class / --channel) and metrics.json with the
-objective before and after the ascent into --output-dir.
+Writes one PNG grid per layer (or one PNG per --class / --channel), metrics.json with the
+objective before and after the ascent, and tensorboard/ (train/: the images, and the objective per
+step of each --class / --channel ascent) into --output-dir.
 """
 
 import sys
@@ -24,11 +25,12 @@ from cnn_cookbook.errors import CookbookError  # noqa: E402
 
 def parse_args(argv):
     p = cli.parser(__doc__)
-    p.add_argument("--network", choices=("checkpoint", "inception5h", "inception-v3"), default="checkpoint",
+    p.add_argument("--model", choices=("checkpoint", "inception5h", "inception_v3"), default="checkpoint",
+                   type=cli.spellings(**{"inception-v3": "inception_v3"}),
                    help="checkpoint: a network trained by the MNIST/CIFAR recipes (--checkpoint-dir)")
     p.add_argument("--checkpoint-dir", default="runs/mnist_cnn/checkpoints",
                    help="checkpoints folder with network.json, written by a cnn_cookbook recipe")
-    p.add_argument("--graph", help="frozen graph for --network inception5h|inception-v3 (default: "
+    p.add_argument("--graph", help="frozen graph for --model inception5h|inception_v3 (default: "
                    "models/inception5h/... or models/inception/classify_image_graph_def.pb)")
     p.add_argument("--download", action="store_true", help="download the frozen graph if it is missing")
     p.add_argument("--layer", action="append", help="layer(s) to visualise, repeatable (default: every conv "
@@ -49,6 +51,9 @@ def parse_args(argv):
                    help="side of the images for networks that take any size (inception5h)")
     p.add_argument("--list-layers", action="store_true", help="print the layers and their channels, then stop")
     cli.add_run_args(p, output_dir="runs/visualize_filters")
+    cli.add_summary_args(p, histograms=False)
+    cli.alias(p, "--model", "--network")
+    cli.alias(p, "--checkpoint-dir", "--checkpoint")
     return p.parse_args(argv)
 
 
@@ -56,9 +61,9 @@ def load_network(args):
     from cnn_cookbook import visualize
     from cnn_cookbook.nets import inception5h
 
-    if args.network == "checkpoint":
+    if args.model == "checkpoint":
         return visualize.load_checkpoint_network(args.checkpoint_dir)
-    if args.network == "inception5h":
+    if args.model == "inception5h":
         return inception5h.load_inception5h(args.graph or inception5h.find_inception5h(download_missing=args.download))
     return visualize.load_inception_v3(args.graph or visualize.find_inception_v3(download_missing=args.download))
 
@@ -66,7 +71,7 @@ def load_network(args):
 def default_layers(network, kind):
     if kind == "inception5h":
         return ["mixed4d_3x3_bottleneck_pre_relu"]
-    if kind == "inception-v3":  # Hvass #13 shows conv_4 among the first layers
+    if kind == "inception_v3":  # Hvass #13 shows conv_4 among the first layers
         names = list(network.layers)
         return names[min(4, len(names) - 1):][:1]
     convs = [name for name in network.layers if name.startswith("conv")]
@@ -82,7 +87,7 @@ def main(argv=None):
     args = parse_args(argv)
     import numpy as np
 
-    from cnn_cookbook import deepdream, plots, visualize
+    from cnn_cookbook import deepdream, plots, progress, summaries, visualize
     from cnn_cookbook.fileio import ensure_dir, save_image
     from cnn_cookbook.tf1 import new_session, seed_everything, tf
 
@@ -93,7 +98,7 @@ def main(argv=None):
             for name, channels in network.describe_layers():
                 print(f"{name:50s} {channels:5d}")
             return 0
-        layers = args.layer or default_layers(network, args.network)
+        layers = args.layer or default_layers(network, args.model)
         rng = seed_everything(args.seed)
         # every op is built before the session starts: the loop below adds none
         if args.class_id or args.channel is not None:
@@ -118,19 +123,23 @@ def main(argv=None):
         output_dir = ensure_dir(args.output_dir)
         metrics = {"network": network.name, "seed": args.seed, "results": []}
         figures = {}
-        with new_session(graph, args.device) as session:
+        with new_session(graph, args.device) as session, summaries.RunWriters(cli.summaries_dir(args), graph) as writers:
             if network.restore:
                 network.restore(session)
             if args.class_id or args.channel is not None:
                 for (name, score, watched), gradient in zip(targets, gradients):
                     limit = args.steps or (200 if watched is not None else 30)
-                    result = visualize.maximize_activation(session, network, score, limit,
-                                                           args.step_size, (args.image_size,) * 2, rng,
-                                                           gradient=gradient, probability=watched,
-                                                           threshold=args.threshold if watched is not None else None)
+                    with progress.bar(total=limit, desc=name, unit="step", enabled=not args.no_progress) as bar:
+                        result = visualize.maximize_activation(
+                            session, network, score, limit, args.step_size, (args.image_size,) * 2, rng,
+                            gradient=gradient, probability=watched,
+                            threshold=args.threshold if watched is not None else None, on_step=bar.update)
                     lo, hi = network.value_range
                     pixels = (result.image - lo) / (hi - lo) * 255.0
                     save_image(output_dir / f"{name}_image.png", pixels[..., 0] if pixels.shape[-1] == 1 else pixels)
+                    writers.images("train", name, pixels, len(result.scores))
+                    for step, value in enumerate(result.scores):
+                        writers.scalars("train", step, {f"{name}/objective": value})
                     entry = {"target": name, "objective_before": result.scores[0], "objective_after": result.scores[-1]}
                     if watched is not None:
                         entry.update(steps_run=len(result.probabilities) - (0 if result.reached else 1),
@@ -160,9 +169,15 @@ def main(argv=None):
                              + ("reached" if entry["reached"] else f"not reached within {limit} steps (raise --steps)")))
             else:
                 for layer, ops in stimulus_ops.items():
-                    stimuli = visualize.maximum_stimuli(session, network, layer, ops.shown, args.steps or 20,
-                                                        args.step_size, (args.image_size,) * 2, rng=rng, ops=ops)
+                    steps = args.steps or 20
+                    chunks = -(-len(ops.shown) // (network.batch_size or len(ops.shown) or 1))
+                    with progress.bar(total=steps * chunks, desc=layer, unit="step",
+                                      enabled=not args.no_progress) as bar:
+                        stimuli = visualize.maximum_stimuli(session, network, layer, ops.shown, steps,
+                                                            args.step_size, (args.image_size,) * 2, rng=rng,
+                                                            ops=ops, on_step=bar.update)
                     figures[f"stimuli_{file_name(layer)}"] = visualize.stimuli_figure(stimuli, layer)
+                    writers.images("train", f"stimuli_{file_name(layer)}", list(stimuli.display), steps)
                     metrics["results"].append({
                         "layer": layer, "filters": stimuli.filters,
                         "activation_before": stimuli.before, "activation_after": stimuli.after})

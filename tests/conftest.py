@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
 @pytest.fixture(autouse=True)
@@ -27,9 +26,12 @@ def mnist_dir(tmp_path_factory):
     return write_synthetic_mnist(tmp_path_factory.mktemp("mnist"), train=6000, test=1000)
 
 
-def run_recipe(script, *args, cwd=None, timeout=240):
-    """Run recipes/<script> in a subprocess; returns the CompletedProcess (text output)."""
-    env = dict(os.environ, PYTHONUNBUFFERED="1", MPLBACKEND="Agg")
+def run_recipe(script, *args, cwd=None, timeout=240, env=None):
+    """Run recipes/<script> in a subprocess; returns the CompletedProcess (text output).
+
+    Its stdout and stderr are pipes, not terminals: progress comes as plain lines (every
+    CNN_COOKBOOK_PROGRESS_SECONDS, which ``env`` may set)."""
+    env = dict(os.environ, PYTHONUNBUFFERED="1", MPLBACKEND="Agg", **(env or {}))
     return subprocess.run([sys.executable, str(REPO / "recipes" / script), *map(str, args)],
                           capture_output=True, text=True, cwd=cwd or REPO, env=env, timeout=timeout)
 
@@ -42,3 +44,39 @@ def assert_one_line_error(proc, *fragments):
     for fragment in fragments:
         assert fragment in errors[0], errors[0]
     return errors[0]
+
+
+def readme_tensorboard_tags(recipe):
+    """{run: [tag patterns]} that the README's TensorBoard table lists for ``recipe`` (a row's
+    first quoted name); ``<name>`` in a tag stands for any word."""
+    import re
+
+    text = (REPO / "README.md").read_text()
+    lines = text[text.index("| recipe | run | tags |"):].splitlines()[2:]
+    runs = {}
+    for line in lines:
+        if not line.startswith("|"):
+            break
+        cells = [cell.strip() for cell in line.strip("|").split(" | ")]
+        names = re.findall(r"`([^`]+)`", cells[0])
+        if names and names[0] == recipe:
+            (run,) = re.findall(r"`([^`]+)`", cells[1])
+            runs[run] = re.findall(r"`([^`]+)`", cells[2])
+    assert runs, f"the README lists no TensorBoard tags for {recipe}"
+    return runs
+
+
+def assert_tensorboard_tags(logdir, recipe):
+    """Read ``logdir``'s event folders back with tensorboard's EventAccumulator: each run the
+    README lists for ``recipe`` is there and holds every tag it lists."""
+    import re
+
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    for run, patterns in readme_tensorboard_tags(recipe).items():
+        accumulator = EventAccumulator(str(Path(logdir) / run), size_guidance={"images": 0, "scalars": 0})
+        accumulator.Reload()
+        found = {tag for values in accumulator.Tags().values() if isinstance(values, list) for tag in values}
+        for pattern in patterns:
+            regex = re.sub(r"<\w+>", r"[\\w.-]+", re.escape(pattern).replace(r"\<", "<").replace(r"\>", ">"))
+            assert any(re.fullmatch(regex, tag) for tag in found), (recipe, run, pattern, sorted(found))

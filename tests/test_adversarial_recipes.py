@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import run_recipe
+from conftest import assert_tensorboard_tags, run_recipe
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 
@@ -74,6 +74,7 @@ def test_adversarial_noise_recipe_from_a_checkpoint(checkpoint, small_mnist, tmp
     assert noises["all_noise"].shape == (10, 28, 28, 1) and np.abs(noises["all_noise"]).max() <= 0.35 + 1e-6
     assert {p.name for p in out.glob("*.png")} >= {"noise_target.png", "noise_all_targets.png",
                                                   "noisy_examples.png", "immunity.png"}
+    assert_tensorboard_tags(out / "tensorboard", "adversarial_noise")  # train/, adversary/, eval/
 
 
 def test_adversarial_image_recipe_on_a_checkpoint(checkpoint, small_mnist, tmp_path):
@@ -89,6 +90,7 @@ def test_adversarial_image_recipe_on_a_checkpoint(checkpoint, small_mnist, tmp_p
     assert [row["epsilon"] for row in curve] == [0.0, 0.2] and curve[0]["examples"] == 150
     assert curve[1]["accuracy"] < curve[0]["accuracy"]
     assert {p.name for p in out.glob("*.png")} >= {"targeted_0.png", "fgsm_accuracy.png", "fgsm_examples.png"}
+    assert_tensorboard_tags(out / "tensorboard", "adversarial_image")
 
 
 def test_adversarial_image_recipe_without_a_checkpoint_says_what_to_do(tmp_path, capsys):

@@ -10,7 +10,7 @@ import pytest
 
 from cnn_cookbook.datasets import cifar10 as c10
 from cnn_cookbook.errors import ChecksumError, DataFormatError, MissingFileError
-from conftest import REPO, run_recipe
+from conftest import REPO, assert_tensorboard_tags, run_recipe
 
 
 def _known_records(count=3, seed=7):
@@ -389,6 +389,9 @@ def test_recipe_runs_offline_and_reports_bad_input_in_one_line(tmp_path, tiny_ci
     assert metrics["test_examples"] == 50 and metrics["steps"] == 6 and metrics["model"] == "keras-style"
     for name in ("loss", "accuracy", "confusion_matrix", "test_predictions"):
         assert (out / f"{name}.png").stat().st_size > 0
+    assert_tensorboard_tags(out / "tensorboard", "cifar10_cnn")
+    assert (out / "checkpoints").is_dir()
+    assert "oneDNN" not in proc.stderr and "E0000" not in proc.stderr  # TF's C++ notices stay off the console
     main = _recipe_main()
     # --resume of a finished run trains nothing but still evaluates and reports (it used to crash
     # formatting an images/s of None)

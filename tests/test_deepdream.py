@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from cnn_cookbook import deepdream, graphs, visualize
+from conftest import assert_tensorboard_tags
 from cnn_cookbook.errors import CookbookError, DataFormatError, MissingFileError
 from cnn_cookbook.nets import inception5h
 from cnn_cookbook.tf1 import new_session, tf
@@ -250,6 +251,9 @@ def test_deepdream_recipe_end_to_end(tmp_path, stand_in):
     assert len(metrics["scores"]) == 6
     for name in ("input.png", "dream.png", "scores.png"):
         assert (out / name).stat().st_size > 0
+    assert_tensorboard_tags(out / "tensorboard", "deepdream")
+    assert [line for line in done.stdout.splitlines() if line.startswith("octave ")] == [
+        f"octave {o}: objective {metrics['scores'][3 * o + 2]['value']:.4f} after 3 steps" for o in (0, 1)]
 
 
 def test_deepdream_recipe_lists_layers(stand_in, capsys):
@@ -306,6 +310,11 @@ def test_visualize_filters_recipe_on_mnist_checkpoint(tmp_path, mnist_checkpoint
         assert result["filters"] == list(range(16))
         assert np.mean(result["activation_after"]) > np.mean(result["activation_before"])
         assert (out / f"stimuli_{result['layer']}.png").stat().st_size > 0
+    assert_tensorboard_tags(out / "tensorboard", "visualize_filters")
+    status, err, _ = run_recipe("visualize_filters", ["--checkpoint", str(mnist_checkpoint), "--output-dir",
+                                                      str(tmp_path / "class"), "--class", "3", "--steps", "3"], capsys)
+    assert status == 0, err
+    assert_tensorboard_tags(tmp_path / "class" / "tensorboard", "visualize_filters --class K")
 
 
 def test_class_and_channel_maximisation_on_mnist_checkpoint(mnist_checkpoint):

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy.special import softmax as scipy_softmax
 
-from conftest import run_recipe
+from conftest import assert_tensorboard_tags, run_recipe
 from test_adversarial_recipes import run_in_process, write_small_mnist
 
 
@@ -93,6 +93,8 @@ def test_ensemble_recipe_trains_checkpoints_and_reports(tmp_path):
     assert proc.returncode == 0, proc.stdout + proc.stderr
     metrics = json.loads((out / "metrics.json").read_text())
     assert {p.name for p in out.glob("*.png")} >= {"ensemble_accuracy.png"}
+    for i in range(2):  # each network's own train/ and eval/ runs
+        assert_tensorboard_tags(out / f"network{i}" / "tensorboard", "mnist_cnn")
     data = load_mnist("idx", mnist_dir)
     pooled = len(data.train) + len(data.validation)
     assert [n["validation_examples"] for n in metrics["networks"]] == [pooled - int(0.8 * pooled)] * 2

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import assert_one_line_error, run_recipe
+from conftest import assert_one_line_error, assert_tensorboard_tags, run_recipe
 
 
 def test_synthetic_digits_are_deterministic_and_balanced():
@@ -151,7 +151,8 @@ def test_recipe_writes_metrics_plots_and_resumes(mnist_dir, tmp_path):
     assert metrics["train_seconds"] > 0
     assert EXPECTED_PLOTS <= {p.name for p in out.glob("*.png")}
     assert all((out / name).stat().st_size > 1000 for name in EXPECTED_PLOTS)
-    assert list((out / "tensorboard").glob("events.out.tfevents.*"))
+    assert_tensorboard_tags(out / "tensorboard", "mnist_cnn")  # train/ and eval/ runs
+    assert (out / "checkpoints").is_dir()  # what the README's and the recipes' examples name
 
     proc = run_recipe("mnist_cnn.py", "--dataset", "idx", "--data-dir", mnist_dir, "--output-dir", out,
                       "--steps", 30, "--eval-every", 10, "--resume", "--no-progress")
@@ -213,7 +214,8 @@ def test_auto_uses_mnist_when_present_else_synthetic(mnist_dir, tmp_path, monkey
     said = []
     data = mnist.load_mnist("auto", tmp_path / "empty", announce=said.append)
     assert data.name == "synthetic" and len(data.test) == 100
-    assert len(said) == 1 and "using the embedded synthetic digits" in said[0]
+    assert len(said) == 2 and "using the embedded synthetic digits" in said[0]
+    assert said[1].startswith("generating the synthetic digits (5200 train, 100 test)")  # not silent
 
 
 def test_hvass_models_train_with_early_stopping_and_plot(mnist_dir, tmp_path):

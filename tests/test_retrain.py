@@ -8,7 +8,7 @@ import pytest
 
 from cnn_cookbook.datasets import folders
 from cnn_cookbook.errors import CookbookError, DataFormatError, MissingFileError
-from conftest import REPO, run_recipe
+from conftest import REPO, assert_tensorboard_tags, run_recipe
 
 CLASSES = ("red_stripes", "green_bars", "blue_disc")
 
@@ -371,10 +371,14 @@ def test_recipe_runs_offline_end_to_end(tmp_path, capsys):
           "--num-threads", "2", "--no-progress"])
     assert len(list((data / "folders" / "tfrecords").iterdir())) == 6
 
-    proc = run_recipe("retrain_inception.py", "retrain", "--image-dir", data / "folders" / "train_dir",
-                      "--output-dir", out, "--models-dir", models, "--steps", 20, "--no-progress", cwd=tmp_path)
+    # retrain.py's own flags (--image_dir, --how_many_training_steps, ...) are accepted
+    proc = run_recipe("retrain_inception.py", "retrain", "--image_dir", data / "folders" / "train_dir",
+                      "--output-dir", out, "--models-dir", models, "--how_many_training_steps", 20,
+                      "--print_misclassified_test_images", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert "STAND-IN" in proc.stdout
+    assert "STAND-IN" in proc.stdout and "misclassified test images:" in proc.stdout
+    assert "\r" not in proc.stderr  # not a terminal: no bar redraws
+    assert_tensorboard_tags(out / "tensorboard", "retrain_inception retrain")  # train/ and validation/
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["model"] == "stand-in" and 0 <= metrics["test_accuracy"] <= 1 and metrics["steps"] == 20
     assert (out / "output_graph.pb").is_file() and (out / "accuracy.png").is_file()

@@ -19,7 +19,7 @@ from cnn_cookbook import stylenet
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
-from conftest import run_recipe  # noqa: E402
+from conftest import assert_tensorboard_tags, run_recipe  # noqa: E402
 
 MEAN = np.array([123.68, 116.779, 103.939])
 WIDTHS = (4, 4, 6, 6, 8)  # channels per block (VGG-19: 64, 128, 256, 512, 512)
@@ -375,7 +375,8 @@ def test_recipe_end_to_end_with_rgba_greyscale_and_resizing(tmp_path, vgg_mat):
     out = tmp_path / "out"
     proc = run_recipe("stylenet.py", "--vgg", vgg_mat, "--content", content_png, "--style", grey_png,
                       "chelsea", "--style-blend", "3", "1", "--max-size", "32", "--steps", "4",
-                      "--checkpoint-every", "2", "--output-dir", out, "--device", "cpu", "--pooling", "avg")
+                      "--checkpoint-every", "2", "--output-dir", out, "--device", "cpu", "--pooling", "avg",
+                      env={"CNN_COOKBOOK_PROGRESS_SECONDS": "0"})
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "alpha channel dropped" in proc.stdout and "greyscale converted to RGB" in proc.stdout
     assert "resized from 36x40 to 29x32 (--max-size 32)" in proc.stdout
@@ -386,7 +387,11 @@ def test_recipe_end_to_end_with_rgba_greyscale_and_resizing(tmp_path, vgg_mat):
     image = iio.imread(metrics["output"])
     assert image.shape == (32, 29, 3) and image.dtype == np.uint8
     assert (out / "step_0002.png").is_file() and (out / "step_0004.png").is_file()
-    assert "content" in proc.stderr and "tv" in proc.stderr  # the progress bar shows every term
+    # not a terminal: plain progress lines (one per step at interval 0) that show every term
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("style: ")]
+    assert len(lines) == 4 and "4/4 step (100%)" in lines[-1], proc.stderr
+    assert all("content=" in line and "tv=" in line for line in lines) and "\r" not in proc.stderr
+    assert_tensorboard_tags(out / "tensorboard", "stylenet")
 
 
 def test_recipe_errors_are_one_line(tmp_path, vgg_mat, weights, capsys):

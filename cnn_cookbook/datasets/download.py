@@ -236,7 +236,7 @@ def _download_one(url, tmp, known_hash, progressbar, deadline, max_bytes):
     import urllib.error
     import urllib.request
 
-    from cnn_cookbook.progress import tqdm
+    from cnn_cookbook.progress import bar as progress_bar
 
     algorithm, expected = known_hash.split(":", 1) if known_hash else ("sha256", None)
     digest = hashlib.new(algorithm)
@@ -248,8 +248,9 @@ def _download_one(url, tmp, known_hash, progressbar, deadline, max_bytes):
             length = int(length) if length and length.isdigit() else None
             if length is not None and length > max_bytes:
                 raise _Failed(f"the server announces {length} bytes, more than the {max_bytes} expected")
-            with open(tmp, "wb") as sink, tqdm(total=length, unit="B", unit_scale=True, desc=tmp.name,
-                                               disable=not progressbar, leave=False) as bar:
+            # a bar on a terminal, plain lines in a log
+            with open(tmp, "wb") as sink, progress_bar(total=length, unit="B", desc=tmp.name,
+                                                       enabled=bool(progressbar)) as bar:
                 while True:
                     if time.monotonic() - started > deadline:
                         raise _Failed(f"not finished after {deadline:.0f} s ({received} bytes received)")

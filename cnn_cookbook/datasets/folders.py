@@ -213,7 +213,7 @@ def export_cifar_python(batches_dir, output_dir, read_batch, class_names, source
     file is complete): re-running resumes an interrupted export and rewrites nothing.  The
     source is recorded in ``source.json``; a folder prepared from another source is refused.
     """
-    from cnn_cookbook.progress import tqdm
+    from cnn_cookbook.progress import bar as progress_bar
 
     batches_dir, output_dir = Path(batches_dir), Path(output_dir)
     plan = [(name, "train_dir") for name in CIFAR_TRAIN_BATCHES] + \
@@ -241,8 +241,7 @@ def export_cifar_python(batches_dir, output_dir, read_batch, class_names, source
         filenames = batch.get("filenames") or [None] * len(labels)
         for name in class_names:
             ensure_dir(output_dir / subset / name)
-        bar = tqdm(total=len(labels), desc=f"{batch_name} -> {subset}", unit="img",
-                   disable=not progress, mininterval=0.5)
+        bar = progress_bar(total=len(labels), desc=f"{batch_name} -> {subset}", unit="img", enabled=progress)
         for index, (row, label) in enumerate(zip(data, labels)):
             path = output_dir / subset / class_names[int(label)] / _png_name(filenames[index], index)
             if path.is_file():

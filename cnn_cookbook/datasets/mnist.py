@@ -158,20 +158,27 @@ def read_idx_folder(directory, validation_size=None, num_classes=len(DIGITS)):
             split(arrays["test_images"], arrays["test_labels"]))
 
 
-def write_synthetic_mnist(directory, train=None, test=None):
+def write_synthetic_mnist(directory, train=None, test=None, progress=False, announce=None):
     """Write the synthetic digits as the four MNIST idx files in ``directory`` (once).
 
     ``train`` / ``test`` default to :data:`SYNTHETIC`'s sizes; the seeds are always its own,
-    so a given size always yields the same images.
+    so a given size always yields the same images.  ``progress``: show a progress bar;
+    ``announce`` (e.g. print) is told in one line when the files are generated.
     """
+    from cnn_cookbook.progress import bar
+
     directory = Path(directory)
     stamp = directory / "synthetic.json"
     wanted = dict(SYNTHETIC, train=train or SYNTHETIC["train"], test=test or SYNTHETIC["test"])
     if len(_find_files(directory)) == len(FILES) and stamp.is_file() and json.loads(stamp.read_text()) == wanted:
         return directory
+    if announce is not None:
+        announce(f"generating the synthetic digits ({wanted['train']} train, {wanted['test']} test) "
+                 f"into {directory}, once")
     for part, count, seed in (("train", wanted["train"], wanted["train_seed"]),
                               ("t10k", wanted["test"], wanted["test_seed"])):
-        images, labels = synthetic_digits(count, seed)
+        with bar(total=count, desc=f"synthetic digits ({part})", unit="img", enabled=progress) as shown:
+            images, labels = synthetic_digits(count, seed, bar=shown)
         write_idx(directory / f"{part}-images-idx3-ubyte.gz", images)
         write_idx(directory / f"{part}-labels-idx1-ubyte.gz", labels)
     stamp.write_text(json.dumps(wanted))
@@ -201,14 +208,15 @@ def _real(dataset, directory, download_missing):
 
 
 def load_mnist(dataset="auto", data_dir=None, download=False, validation_size=None,
-               announce=print):
+               announce=print, progress=True):
     """Load an MNIST-format data set as :class:`MnistData`.
 
     ``dataset``: ``mnist`` / ``fashion`` (found in ``data_dir`` or, with ``download``, fetched),
     ``idx`` (any folder with the four files under MNIST's names), ``synthetic`` (the embedded
     default, generated into ``data_dir`` once) or ``auto`` (MNIST if present or downloadable,
     else synthetic; ``announce`` is told which in one line).  ``validation_size``: the last
-    training images held out (default :func:`default_validation_size`).
+    training images held out (default :func:`default_validation_size`).  ``progress``: a
+    progress bar while the synthetic digits are generated.
     """
     if dataset not in DATASETS:
         raise CookbookError(f"--dataset must be one of {', '.join(DATASETS)}, not {dataset!r}")
@@ -227,7 +235,7 @@ def load_mnist(dataset="auto", data_dir=None, download=False, validation_size=No
     if dataset in ("mnist", "fashion"):
         _real(dataset, directory, download)
     elif dataset == "synthetic":
-        write_synthetic_mnist(directory)
+        write_synthetic_mnist(directory, progress=progress, announce=announce)
     train, validation, test = read_idx_folder(directory, validation_size)
     name = f"idx:{directory}" if dataset == "idx" else dataset
     classes = FASHION_CLASSES if dataset == "fashion" else DIGITS

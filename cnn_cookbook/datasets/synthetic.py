@@ -96,10 +96,11 @@ def _centre_by_mass(image):
     return shifted
 
 
-def synthetic_digits(count, seed, chunk=500):
+def synthetic_digits(count, seed, chunk=500, bar=None):
     """``count`` synthetic digits: (uint8 images [count, 28, 28], uint8 labels [count]).
 
-    Deterministic per ``seed``; labels are balanced and shuffled.
+    Deterministic per ``seed``; labels are balanced and shuffled.  ``bar``: a progress bar
+    (:func:`cnn_cookbook.progress.bar`) advanced by each image drawn.
     """
     rng = np.random.default_rng(seed)
     glyph_segments = {d: _segments(s) for d, s in _glyphs().items()}
@@ -121,4 +122,6 @@ def synthetic_digits(count, seed, chunk=500):
         ink += rng.normal(0, 0.04, ink.shape) * (rng.random(ink.shape) < 0.15)  # sparse sensor noise
         for i in range(len(batch_labels)):
             images[start + i] = np.clip(_centre_by_mass(ink[i]) * 255, 0, 255).round()
+        if bar is not None:
+            bar.update(len(batch_labels))
     return images, labels

@@ -22,7 +22,7 @@ from collections import namedtuple
 from pathlib import Path
 
 import numpy as np
-from cnn_cookbook.progress import tqdm
+from cnn_cookbook.progress import bar as progress_bar
 
 from cnn_cookbook.datasets.folders import (IMAGE_EXTENSIONS, UnreadableImage, encode_jpeg,
                                            read_image_rgb, read_labels_file)
@@ -133,8 +133,7 @@ def write_tfrecords(name, files, output_dir, num_shards, num_threads, progress=T
     records = [0] * num_shards
     skipped, writers, errors = [], set(), []
     lock = threading.Lock()
-    bar = tqdm(total=len(files.filenames), desc=f"{name} shards", unit="img", disable=not progress,
-               mininterval=0.5)
+    bar = progress_bar(total=len(files.filenames), desc=f"{name} shards", unit="img", enabled=progress)
 
     def work(thread_index):
         try:

@@ -186,14 +186,14 @@ def extract_frames(videos_dir, output_dir, every=None, fps=None, max_size=None, 
     instead; ``max_size``: shrink frames so their longer side is at most this many pixels.
     Returns a :class:`FramesReport`.  A folder where no video can be read is an error.
     """
-    from tqdm.auto import tqdm
+    from cnn_cookbook.progress import bar as progress_bar
 
     sampling = check_sampling(every, fps, max_size)
     videos = list_videos(videos_dir)
     output_dir = Path(output_dir)
     report = FramesReport(output_dir)
     todo = [(name, video) for name, files in videos.items() for video in files]
-    bar = tqdm(total=len(todo), desc="videos", unit="video", disable=not progress or not todo)
+    bar = progress_bar(total=len(todo), desc="videos", unit="video", enabled=progress and bool(todo))
     for name, video in todo:
         key = f"{name}/{video.name}"
         bar.update(1)

@@ -431,6 +431,29 @@ def test_recipe_nan_loss_stops_and_keeps_the_best_image(tmp_path, vgg_mat, capsy
     assert iio.imread(out / "stylized.png").shape == (24, 24, 3)
 
 
+def test_recipe_takes_neural_styles_own_flags(tmp_path, vgg_mat, capsys):
+    """--network PATH, --styles, --iterations, --checkpoint-iterations, --checkpoint-output,
+    --output FILE, --width and --initial FILE, with neural-style's meanings."""
+    from recipes_stylenet import main
+
+    content, style = small_images(size=24)
+    start = np.zeros((10, 10, 3))  # a flat black start image, resized to the content's size
+    out = tmp_path / "run"
+    assert main(["--network", str(vgg_mat), "--content", str(write_png(tmp_path / "c.png", content)),
+                 "--styles", str(write_png(tmp_path / "s.png", style)), "--iterations", "2",
+                 "--checkpoint-iterations", "1", "--checkpoint-output", str(tmp_path / "cp_%s.png"),
+                 "--output", str(tmp_path / "final.png"), "--width", "20",
+                 "--initial", str(write_png(tmp_path / "start.png", start)), "--learning-rate", "1",
+                 "--output-dir", str(out), "--device", "cpu", "--no-progress"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["output"] == str(tmp_path / "final.png") and metrics["image_size"] == [20, 20]
+    assert metrics["network_file"] == str(vgg_mat) and metrics["steps"] == 2
+    assert (tmp_path / "cp_1.png").is_file() and (tmp_path / "cp_2.png").is_file()
+    # one Adam step of rate 1 from black: the image is still near 0, not the noise init around 117
+    assert iio.imread(tmp_path / "cp_1.png").mean() < 10
+    assert iio.imread(tmp_path / "final.png").shape == (20, 20, 3)
+
+
 def test_check_recipe_prints_top_classes(tmp_path, vgg_mat, capsys):
     sys.path.insert(0, str(REPO / "recipes"))
     from vgg19_check import main

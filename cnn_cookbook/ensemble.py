@@ -165,8 +165,8 @@ def train_ensemble(data, num_networks=5, model="hvass-cnn", output_dir="runs/mni
     ``seed + i``, so a resumed or re-evaluated run sees the same splits.  With ``train=False``
     the networks already in ``output_dir`` are only evaluated (the seed's "skip training").
     ``overrides`` are :class:`cnn_cookbook.mnist_cnn.Hyperparameters` fields (steps, ...).
-    Returns an :class:`EnsembleRun`; nothing but checkpoints and TensorBoard events (each
-    network's in ``<summaries_dir or its folder>/network<i>...``, see :func:`train_mnist`) is written.
+    Returns an :class:`EnsembleRun`; nothing but checkpoints and TensorBoard events is written
+    (network ``i``'s events in ``network<i>/tensorboard/``, or ``<summaries_dir>/network<i>/``).
     """
     from cnn_cookbook.mnist_cnn import train_mnist
 

@@ -437,7 +437,7 @@ def test_recipe_takes_neural_styles_own_flags(tmp_path, vgg_mat, capsys):
     from recipes_stylenet import main
 
     content, style = small_images(size=24)
-    start = np.zeros((10, 10, 3))  # a flat black start image, resized to the content's size
+    start = np.zeros((16, 16, 3))  # a flat black start image, resized to the content's size
     out = tmp_path / "run"
     assert main(["--network", str(vgg_mat), "--content", str(write_png(tmp_path / "c.png", content)),
                  "--styles", str(write_png(tmp_path / "s.png", style)), "--iterations", "2",

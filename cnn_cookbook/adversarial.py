@@ -783,3 +783,9 @@ def checkpoint_test_set(info, dataset=None, data_dir=None, download=False):
         return data.test.images, data.test.labels
     raise CookbookError(f"no test set is known for data set {name!r} of this checkpoint; pass --dataset "
                         "mnist|fashion|synthetic|idx:<folder>")
+
+
+if __name__ == "__main__":  # `python -m cnn_cookbook.adversarial` says which recipe to run
+    from cnn_cookbook.__main__ import run_as_module
+
+    run_as_module("adversarial")

@@ -330,3 +330,9 @@ def distorted_examples(image, style, count=8, seed=0):
         high = images.max(axis=(1, 2, 3), keepdims=True)
         images = (images - low) / np.maximum(high - low, 1e-8)
     return images
+
+
+if __name__ == "__main__":  # `python -m cnn_cookbook.cifar10_cnn` runs the recipe of that name
+    from cnn_cookbook.__main__ import run_as_module
+
+    run_as_module("cifar10_cnn")

@@ -476,3 +476,9 @@ RENDERERS = {
     "deepdream": render_deepdream,
     "recursive": render_recursive,
 }
+
+
+if __name__ == "__main__":  # `python -m cnn_cookbook.deepdream` runs the recipe of that name
+    from cnn_cookbook.__main__ import run_as_module
+
+    run_as_module("deepdream")

@@ -1,7 +1,9 @@
 """Atomic file writing and small I/O helpers (no TensorFlow).
 
 Everything the package writes goes through a temp file in the same folder and ``os.replace``,
-so a crash or a full disk never leaves a half-written file where a good one was.
+so a crash or a full disk never leaves a half-written file where a good one was.  The temp file
+(0600 from ``mkstemp``) gets the mode a plain ``open()`` would have given it, so written files
+honour the umask as TensorFlow's own files do.
 """
 
 import contextlib
@@ -29,6 +31,25 @@ def ensure_dir(path):
     return path
 
 
+def current_umask():
+    """The process umask: read from /proc where Linux has it, else set and restored at once."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def _honour_umask(path, directory=False):
+    # mkstemp/mkdtemp create 0600/0700 whatever the umask, so shared folders could not read them
+    os.chmod(path, (0o777 if directory else 0o666) & ~current_umask())
+
+
 @contextlib.contextmanager
 def atomic_path(path):
     """Yield a temp path beside ``path``; on success it replaces ``path``, on error it is removed."""
@@ -38,6 +59,7 @@ def atomic_path(path):
     os.close(fd)
     try:
         yield Path(tmp)
+        _honour_umask(tmp)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(OSError):
@@ -58,6 +80,7 @@ def atomic_dir(path):
     staging = Path(tempfile.mkdtemp(prefix=f".{path.name}.", dir=path.parent))
     try:
         yield staging
+        _honour_umask(staging, directory=True)
         if path.exists():
             shutil.rmtree(path)
         os.replace(staging, path)

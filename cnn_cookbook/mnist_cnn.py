@@ -179,3 +179,9 @@ def mnist_figures(session, net, hp, data, last_batch, test_probabilities):
         figures["conv1_outputs"] = plots.conv_outputs(conv1[0], "Conv layer 1 outputs (first test image)")
         figures["conv2_outputs"] = plots.conv_outputs(conv2[0], "Conv layer 2 outputs (first test image)")
     return figures
+
+
+if __name__ == "__main__":  # `python -m cnn_cookbook.mnist_cnn` runs the recipe of that name
+    from cnn_cookbook.__main__ import run_as_module
+
+    run_as_module("mnist_cnn")

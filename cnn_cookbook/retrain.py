@@ -666,3 +666,9 @@ def transfer_value_figures(sets, class_names, seed=0, title="", limit=500):
                 plots.reduce_to_2d(values, method, seed), labels, class_names,
                 title=f"Transfer values, {name}{title}")
             for method, name in (("pca", "PCA"), ("tsne", "t-SNE"))}
+
+
+if __name__ == "__main__":  # `python -m cnn_cookbook.retrain` says which recipe to run
+    from cnn_cookbook.__main__ import run_as_module
+
+    run_as_module("retrain")

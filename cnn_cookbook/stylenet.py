@@ -597,3 +597,9 @@ def images_figure(content, styles, result, title="Content, style(s) and result")
     images = [content, *styles, np.clip(result, 0, 255)]
     titles = ["content", *[f"style {i + 1}" for i in range(len(styles))], "result"]
     return image_grid(images, titles, cols=len(images), vmax=255.0, title=title, size=3.0)
+
+
+if __name__ == "__main__":  # `python -m cnn_cookbook.stylenet` runs the recipe of that name
+    from cnn_cookbook.__main__ import run_as_module
+
+    run_as_module("stylenet")

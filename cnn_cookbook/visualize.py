@@ -263,3 +263,9 @@ def class_score(network, class_id):
     if not 0 <= class_id < count:
         raise CookbookError(f"class {class_id} is out of range: the network has {count} classes (0..{count - 1})")
     return network.logits[0, class_id]
+
+
+if __name__ == "__main__":  # `python -m cnn_cookbook.visualize` says which recipe to run
+    from cnn_cookbook.__main__ import run_as_module
+
+    run_as_module("visualize")

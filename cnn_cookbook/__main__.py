@@ -42,7 +42,7 @@ def recipes():
             continue
         source = (_recipes_folder() / f"{info.name}.py").read_text(encoding="utf-8")
         doc = ast.get_docstring(ast.parse(source)) or ""
-        found[info.name] = doc.strip().splitlines()[0] if doc.strip() else ""
+        found[info.name] = " ".join(doc.strip().split("\n\n")[0].split())  # its first paragraph
     return dict(sorted(found.items()))
 
 

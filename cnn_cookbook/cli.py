@@ -10,6 +10,7 @@ as hidden aliases through :func:`alias`.
 """
 
 import argparse
+import errno
 import functools
 import math
 import os
@@ -284,6 +285,15 @@ def check_batch_size(batch_size, examples, what, flag="--batch-size"):
     return batch_size
 
 
+def os_error_line(exc):
+    """One line for an OSError: the path, what went wrong, what to do."""
+    where = f" {exc.filename}" if getattr(exc, "filename", None) else ""
+    advice = {errno.ENOSPC: "free disk space", errno.EDQUOT: "free disk space",
+              errno.EACCES: "fix its permissions", errno.EPERM: "fix its permissions",
+              errno.EROFS: "choose a writable folder"}.get(exc.errno, "check the path")
+    return f"cannot use{where}: {exc.strerror or exc}; {advice} and run again (files already written are kept)"
+
+
 def main_wrapper(main):
     """Decorate a recipe's ``main(argv=None)``: one-line errors, exit codes 2 (user error) / 130."""
     @functools.wraps(main)
@@ -292,11 +302,31 @@ def main_wrapper(main):
             return main(argv)
         except CookbookError as exc:
             print(f"error: {exc}", file=sys.stderr)
+            sys.exit(getattr(exc, "exit_status", 2))  # Interrupted: 128 + the signal
+        except OSError as exc:  # a full disk, a permission or an unreadable file met anywhere
+            print(f"error: {os_error_line(exc)}", file=sys.stderr)
             sys.exit(2)
         except KeyboardInterrupt:
             print("interrupted; checkpoints written so far are kept", file=sys.stderr)
             sys.exit(130)
     return wrapped
+
+
+def finished_run(output_dir, metrics):
+    """The stored metrics of ``output_dir``'s finished run when this invocation trained no step
+    (a ``--resume`` with nothing left) and the stored run ended where this one did; else None.
+
+    A recipe then reports the stored run again instead of rewriting its outputs."""
+    import json
+    from pathlib import Path
+
+    if metrics.get("steps_this_run") != 0:
+        return None
+    try:
+        stored = json.loads((Path(output_dir) / "metrics.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return stored if stored.get("steps") == metrics.get("steps") else None
 
 
 def write_outputs(output_dir, metrics, history=None, figures=None, show=False):

@@ -19,3 +19,11 @@ class ChecksumError(CookbookError):
 
 class TrainingDiverged(CookbookError):
     """The loss became NaN or infinite; the last good checkpoint was kept."""
+
+
+class Interrupted(CookbookError):
+    """SIGINT or SIGTERM stopped a run after a step; a checkpoint was saved (exit 128 + signal)."""
+
+    def __init__(self, message, exit_status=130):
+        super().__init__(message)
+        self.exit_status = exit_status

@@ -143,6 +143,7 @@ def train_mnist(data, model="cookbook", output_dir="runs/mnist_cnn", seed=0, dev
         "train_seconds": result.train_seconds, "wall_seconds": wall,
         "images_per_second": steps_run * hp.batch_size / result.train_seconds if result.train_seconds else None,
         "stopped_early": result.stopped_early, "best_step": result.best_step,
+        "weights_step": result.weights_step,  # the step whose weights were evaluated and kept
         "hyperparameters": {k: getattr(hp, k) for k in hp.__dataclass_fields__},
         "seed": seed, "device": resolve_device(device), "tensorflow": tf.VERSION,
     }

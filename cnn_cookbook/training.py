@@ -15,7 +15,10 @@ The caller owns the Graph and the Session; nothing here creates either.
 
 import json
 import math
+import re
 import shutil
+import signal
+import threading
 import time
 from collections import namedtuple
 from dataclasses import dataclass, field
@@ -26,7 +29,7 @@ from cnn_cookbook.progress import tqdm
 
 from cnn_cookbook import progress as progress_lines
 from cnn_cookbook import summaries
-from cnn_cookbook.errors import CookbookError, TrainingDiverged
+from cnn_cookbook.errors import CookbookError, Interrupted, TrainingDiverged
 from cnn_cookbook.fileio import ensure_dir, write_json
 from cnn_cookbook.tf1 import tf
 
@@ -118,19 +121,81 @@ def evaluate_classifier(session, graph, images, labels, batch_size=1000):
 # Checkpoints
 
 NETWORK_INFO = "network.json"
+HISTORY_FILE = "history.json"  # the run's history up to the newest checkpoint, kept beside it
+
+
+def all_finite(variables, after=None):
+    """One boolean tensor: every element of the float ``variables`` is finite.
+
+    ``after`` (an op, e.g. the training step) orders the reads after it, so the check can ride
+    in the same ``Session.run`` as the update it judges.  ``x * 0`` is 0 for any finite ``x`` and
+    NaN for NaN or +-Inf, so one sum per variable settles it without overflowing on large weights.
+    """
+    floats = [v for v in variables if v.dtype.base_dtype.is_floating]
+    with tf.control_dependencies([after] if after is not None else []):
+        # read_value() makes a fresh read inside this control context (a plain tensor
+        # conversion would reuse a snapshot taken before the update)
+        zeros = [tf.reduce_sum(tf.cast(v.read_value(), tf.float32) * 0.0) for v in floats]
+        return tf.is_finite(tf.add_n(zeros) if zeros else tf.constant(0.0), name="weights_are_finite")
+
+
+_CHECKPOINT_FILE = re.compile(r"^(model\.ckpt-(\d+))\.(index|meta|data-\d+-of-\d+)$")
+
+
+def _first_line(exc):
+    text = str(getattr(exc, "message", "") or exc).strip().splitlines()
+    return (text[0][:120] if text else type(exc).__name__)
 
 
 class Checkpoints:
-    """Saver plus the folder it writes to; restore for --resume, keep what earlier runs wrote."""
+    """Saver plus the folder it writes to: checked saves, resume from the newest good checkpoint.
+
+    Every save is refused unless all saved variables are finite (:func:`all_finite`), so the
+    newest checkpoint is always one a run can continue from.  The ``checkpoint`` state file holds
+    paths relative to the folder, so a folder stays usable when it is moved or copied.
+    """
 
     def __init__(self, directory, var_list=None, max_to_keep=5):
         self.directory = Path(directory)
         self.var_list = list(var_list) if var_list is not None else tf.global_variables()
-        self.saver = tf.train.Saver(self.var_list, max_to_keep=max_to_keep)
+        self.saver = tf.train.Saver(self.var_list, max_to_keep=max_to_keep, save_relative_paths=True)
         self.prefix = str(self.directory / "model.ckpt")
+        self._finite = None
+
+    def finite_check(self):
+        """The stand-alone :func:`all_finite` op over the saved variables (built once)."""
+        if self._finite is None:
+            self._finite = all_finite(self.var_list)
+        return self._finite
 
     def latest(self):
-        return tf.train.latest_checkpoint(str(self.directory)) if self.directory.is_dir() else None
+        """The newest checkpoint with its files present (the state file's order), or None."""
+        return next((p for p in self.candidates() if Path(p + ".index").is_file()), None)
+
+    def candidates(self):
+        """Checkpoint prefixes in the folder, newest first, whatever state their files are in.
+
+        The ``checkpoint`` state file's order comes first (an early-stopped run's best weights are
+        saved last), then any other ``model.ckpt-N`` files by step.  Reading the file names too
+        means a checkpoint whose ``.index`` is missing is still seen (and reported), not silently
+        passed over; a state file pointing elsewhere (an old kept run) is read as this folder's.
+        """
+        if not self.directory.is_dir():
+            return []
+        found = {}
+        for path in self.directory.iterdir():
+            match = _CHECKPOINT_FILE.match(path.name)
+            if match:
+                found[match.group(1)] = int(match.group(2))
+        listed = []
+        state = tf.train.get_checkpoint_state(str(self.directory))
+        if state is not None:
+            for path in [state.model_checkpoint_path, *reversed(state.all_model_checkpoint_paths)]:
+                name = Path(path).name
+                if name in found and name not in listed:
+                    listed.append(name)
+        listed += sorted((n for n in found if n not in listed), key=found.get, reverse=True)
+        return [str(self.directory / name) for name in listed]
 
     def check_compatible(self, path):
         """Refuse a checkpoint whose variables differ from this graph's, naming the difference."""
@@ -145,36 +210,116 @@ class Checkpoints:
                 f"checkpoint {path} was written by a different network ({detail}); resume with the "
                 "same --model and hyperparameters, or use a new --output-dir")
 
-    def restore(self, session, path=None):
-        path = path or self.latest()
-        if path is None:
-            raise CookbookError(f"no checkpoint in {self.directory}; train first or check --output-dir")
-        self.check_compatible(path)
-        self.saver.restore(session, path)
-        return path
+    def _problem(self, session, path):
+        """Why ``path`` cannot be restored into ``session`` (None: it was restored, and is finite)."""
+        if not Path(path + ".index").is_file():
+            return "its .index file is missing"
+        if not list(self.directory.glob(Path(path).name + ".data-*")):
+            return "its .data file is missing"
+        try:
+            self.check_compatible(path)
+            self.saver.restore(session, path)
+        except tf.errors.OpError as exc:  # truncated or corrupt files
+            return f"it is damaged ({type(exc).__name__}: {_first_line(exc)})"
+        if not session.run(self.finite_check()):
+            return "its weights are not finite"
+        return None
 
-    def start(self, session, resume):
-        """Initialise variables, or restore the latest checkpoint when ``resume``; returns the step.
+    def restore(self, session, path=None, announce=tqdm.write):
+        """Restore ``path``, or else the newest checkpoint that restores cleanly; returns its path.
+
+        Newer checkpoints that fail are skipped and, with ``announce``, reported with the reason.
+        A checkpoint of another network is refused at once (:meth:`check_compatible`).
+        """
+        tried = [path] if path else self.candidates()
+        if not tried:
+            raise CookbookError(f"no checkpoint in {self.directory}; train first or check --output-dir")
+        skipped = []
+        for candidate in tried:
+            problem = self._problem(session, candidate)
+            if problem is None:
+                if skipped and announce is not None:
+                    announce(f"restored {Path(candidate).name}; skipped " +
+                             "; ".join(f"{Path(p).name} ({why})" for p, why in skipped))
+                return candidate
+            skipped.append((candidate, problem))
+        raise CookbookError(
+            f"no checkpoint in {self.directory} restores: " +
+            "; ".join(f"{Path(p).name}: {why}" for p, why in skipped) +
+            "; start again without --resume (the damaged run is moved aside) or restore the files")
+
+    def start(self, session, resume, announce=tqdm.write):
+        """Initialise variables, or restore the newest good checkpoint when ``resume``; returns the step.
 
         Starting afresh in a folder that already holds checkpoints moves them to
         ``<folder>.previous-<time>`` first, so an earlier run is never overwritten.
         """
         session.run([tf.global_variables_initializer(), tf.local_variables_initializer()])
-        latest = self.latest()
-        if resume and latest:
-            self.restore(session, latest)
-            return int(session.run(tf.train.get_global_step()))
+        found = self.candidates()
+        if resume and found:
+            path = self.restore(session, announce=announce)
+            step = int(session.run(tf.train.get_global_step()))
+            announce(f"resuming from {Path(path).name} (step {step})")
+            return step
         if resume:
-            tqdm.write(f"no checkpoint in {self.directory} to resume from; starting at step 0")
-        elif latest:
+            announce(f"no checkpoint in {self.directory} to resume from; starting at step 0")
+        elif found:
             kept = self.directory.with_name(f"{self.directory.name}.previous-{time.strftime('%Y%m%d-%H%M%S')}")
             shutil.move(str(self.directory), str(kept))
-            tqdm.write(f"earlier checkpoints moved to {kept} (use --resume to continue a run)")
+            announce(f"earlier checkpoints moved to {kept} (use --resume to continue a run)")
         return 0
 
-    def save(self, session, step):
+    def save(self, session, step, history=None, finite=None):
+        """Save the variables as step ``step``, with ``history`` beside them; returns the path.
+
+        ``finite`` is the value of :func:`all_finite` for these weights when the caller fetched
+        it with the step (else it is computed here).  Weights that are not finite are never
+        saved: :class:`TrainingDiverged` names the newest checkpoint, which is good.
+        """
+        if finite is None:
+            finite = session.run(self.finite_check())
+        if not finite:
+            raise TrainingDiverged(f"the weights after step {step} are not finite, so they were not "
+                                   f"saved; {_last_good(self)}; lower the learning rate or check the input data")
         ensure_dir(self.directory)
-        return self.saver.save(session, self.prefix, global_step=step)
+        try:
+            path = self.saver.save(session, self.prefix, global_step=step)
+            if history is not None:
+                write_json(self.directory / HISTORY_FILE, history.to_dict())
+        except (tf.errors.OpError, OSError) as exc:
+            raise CookbookError(
+                f"cannot write checkpoint {self.prefix}-{step} ({_first_line(exc)}); free disk space or "
+                f"fix the permissions of {self.directory}, then --resume: earlier checkpoints are kept") from None
+        return path
+
+    def discard(self, step):
+        """Remove the checkpoint of ``step`` (weights shown to be bad), keeping the state file true."""
+        name = f"model.ckpt-{step}"
+        for path in self.directory.glob(name + ".*"):
+            if _CHECKPOINT_FILE.match(path.name):
+                path.unlink()
+        state = tf.train.get_checkpoint_state(str(self.directory))
+        if state is None:
+            return
+        kept = [Path(p).name for p in state.all_model_checkpoint_paths if Path(p).name != name]
+        if kept:
+            tf.train.update_checkpoint_state(str(self.directory), kept[-1], kept)
+        else:
+            (self.directory / "checkpoint").unlink()
+        self.saver.recover_last_checkpoints([p for p in self.saver.last_checkpoints if Path(p).name != name])
+
+    def saved_history(self, step):
+        """The history saved with the checkpoints, cut at ``step`` (an empty one if there is none)."""
+        path = self.directory / HISTORY_FILE
+        try:
+            saved = json.loads(path.read_text())
+            history = History(train=saved["train"], evals=saved["evals"])
+        except FileNotFoundError:
+            return History()
+        except (OSError, ValueError, KeyError, TypeError):
+            raise CookbookError(f"{path} is unreadable or damaged; move it away to resume without the "
+                                "earlier history") from None
+        return history.truncated(step)
 
 
 def write_network_info(directory, **info):
@@ -217,6 +362,13 @@ class History:
         for name, column in self.evals.items():  # keep columns aligned when a metric is absent
             if len(column) < len(self.evals["step"]):
                 column.append(None)
+
+    def truncated(self, step):
+        """A copy without the rows after ``step`` (what a checkpoint of ``step`` had seen)."""
+        def cut(table):
+            keep = sum(1 for s in table["step"] if s <= step)
+            return {name: list(column[:keep]) for name, column in table.items()}
+        return History(cut(self.train), cut(self.evals))
 
     def to_dict(self):
         return {"train": self.train, "evals": self.evals}
@@ -261,12 +413,62 @@ class FitResult:
     def steps_run(self):
         return self.final_step - self.start_step
 
+    @property
+    def weights_step(self):
+        """The step whose weights the session (and the newest checkpoint) holds at the end."""
+        return self.best_step if self.best_step is not None else self.final_step
+
+
+def _last_good(checkpoints):
+    latest = checkpoints.latest() if checkpoints else None
+    return f"the last good checkpoint is {latest}" if latest else "no checkpoint had been written yet"
+
 
 def _diverged(step, loss, checkpoints):
-    latest = checkpoints.latest() if checkpoints else None
-    kept = f"the last good checkpoint is {latest}" if latest else "no checkpoint had been written yet"
-    return TrainingDiverged(f"loss became {loss} at step {step}; training stopped and {kept}; "
+    if checkpoints is not None:
+        # the weights that gave this loss are those of the step before; a checkpoint of them
+        # would only diverge again, so it goes, and the newest checkpoint left is named
+        checkpoints.discard(step - 1)
+    return TrainingDiverged(f"loss became {loss} at step {step}; training stopped and {_last_good(checkpoints)}; "
                             "lower the learning rate or check the input data")
+
+
+class StopRequests:
+    """While active, SIGINT and SIGTERM only ask the loop to stop after the current step.
+
+    A second signal interrupts at once (KeyboardInterrupt).  Signal handlers can only be set from
+    the main thread; elsewhere this does nothing and signals act as usual.
+    """
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self):
+        self.received = None
+        self._previous = {}
+
+    def _handle(self, signum, frame):
+        if self.received is not None:
+            raise KeyboardInterrupt
+        self.received = signum
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():
+            for signum in self.SIGNALS:
+                self._previous[signum] = signal.signal(signum, self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        self._previous.clear()
+        return False
+
+
+def _interrupted(signum, step, saved):
+    name = signal.Signals(signum).name
+    kept = f"checkpoint {Path(saved).name} saved" if saved else "no checkpoint saved (none was asked for)"
+    return Interrupted(f"{name} received; stopped after step {step}, {kept}; continue with --resume",
+                       exit_status=128 + signum)
 
 
 def fit(session, graph, steps, *, start_step=0, feed=None, evaluate=None, eval_every=None,
@@ -282,8 +484,16 @@ def fit(session, graph, steps, *, start_step=0, feed=None, evaluate=None, eval_e
     ``summary_writer``: a :class:`cnn_cookbook.summaries.RunWriters`; training scalars (and the
     graph's other summaries) go to its ``train/`` run every ``summary_every`` steps, histograms
     every ``summary_writer.histogram_every`` steps, evaluations to ``eval/`` / ``validation/``.
+
+    With ``checkpoints``, every save is checked finite first (in the step's own ``Session.run``),
+    the history is saved beside each checkpoint, and a resumed run (``start_step`` > 0) carries
+    on the saved history unless ``history`` is given.  SIGINT/SIGTERM stop after the current
+    step with a checkpoint and raise :class:`cnn_cookbook.errors.Interrupted`.  With early
+    stopping, the best weights are restored at the end and, with ``checkpoints``, saved there as
+    the newest checkpoint, so whoever loads the folder gets them.
     """
-    history = history or History()
+    if history is None:
+        history = checkpoints.saved_history(start_step) if checkpoints is not None and start_step else History()
     fetches = {"train": graph.train_op, "loss": graph.loss}
     if getattr(graph, "accuracy", None) is not None:
         fetches["accuracy"] = graph.accuracy
@@ -291,49 +501,60 @@ def fit(session, graph, steps, *, start_step=0, feed=None, evaluate=None, eval_e
     if summary_writer is not None:
         summary_op, histogram_op = summaries.training_summary_ops()
         histogram_every = summary_writer.histogram_every
+    finite = all_finite(checkpoints.var_list, after=graph.train_op) if checkpoints is not None else None
+
+    def save(step, values=None):
+        return checkpoints.save(session, step, history, finite=(values or {}).get("finite"))
+
     train_seconds, step, stopped = 0.0, start_step, False
     bar = progress_lines.bar(total=steps, initial=start_step, enabled=progress, unit="step", desc="train")
     try:
-        while step < steps:
-            run_fetches = dict(fetches)
-            summarise = summary_writer is not None and ((step + 1) % summary_every == 0 or step + 1 == steps)
-            if summarise and summary_op is not None:
-                run_fetches["summary"] = summary_op
-            if histogram_op is not None and histogram_every and (step + 1) % histogram_every == 0:
-                run_fetches["histograms"] = histogram_op
-            feed_dict = feed() if feed else None
-            began = time.perf_counter()
-            values = session.run(run_fetches, feed_dict)
-            train_seconds += time.perf_counter() - began
-            step += 1
-            loss = float(values["loss"])
-            if not math.isfinite(loss):
-                raise _diverged(step, loss, checkpoints)
-            history.log_train(step, loss, values.get("accuracy"))
-            if summary_writer is not None:
-                summary_writer.train_step(step, values, summarise)
-            bar.update(1)
-            if step % 10 == 0 or step == steps:
-                bar.set_postfix(loss=f"{loss:.3f}", **({"acc": f"{values['accuracy']:.3f}"} if "accuracy" in values else {}))
-            last = step == steps
-            if evaluate is not None and eval_every and (step % eval_every == 0 or last):
-                results = evaluate(session)
-                history.log_eval(step, results)
+        with StopRequests() as stop:
+            while step < steps:
+                run_fetches = dict(fetches)
+                summarise = summary_writer is not None and ((step + 1) % summary_every == 0 or step + 1 == steps)
+                if summarise and summary_op is not None:
+                    run_fetches["summary"] = summary_op
+                if histogram_op is not None and histogram_every and (step + 1) % histogram_every == 0:
+                    run_fetches["histograms"] = histogram_op
+                if finite is not None and (step + 1 == steps or
+                                           (checkpoint_every and (step + 1) % checkpoint_every == 0)):
+                    run_fetches["finite"] = finite  # a planned save: judge the update in its own run
+                feed_dict = feed() if feed else None
+                began = time.perf_counter()
+                values = session.run(run_fetches, feed_dict)
+                train_seconds += time.perf_counter() - began
+                step += 1
+                loss = float(values["loss"])
+                if not math.isfinite(loss):
+                    raise _diverged(step, loss, checkpoints)
+                history.log_train(step, loss, values.get("accuracy"))
                 if summary_writer is not None:
-                    summary_writer.evaluation(step, results)
-                if describe is not None:
-                    line = describe(step, values, results)
-                    if line:
-                        bar.write(line)
-                if early_stopping is not None and early_stopping.update(session, step, results):
-                    bar.write(f"early stop at step {step}: no {early_stopping.metric} improvement since "
-                              f"step {early_stopping.best_step} ({early_stopping.best_value:.4f})")
-                    stopped = True
-            if checkpoints is not None and (stopped or last or
-                                            (checkpoint_every and step % checkpoint_every == 0)):
-                checkpoints.save(session, step)
-            if stopped:
-                break
+                    summary_writer.train_step(step, values, summarise)
+                bar.update(1)
+                if step % 10 == 0 or step == steps:
+                    bar.set_postfix(loss=f"{loss:.3f}", **({"acc": f"{values['accuracy']:.3f}"} if "accuracy" in values else {}))
+                last = step == steps
+                if evaluate is not None and eval_every and (step % eval_every == 0 or last):
+                    results = evaluate(session)
+                    history.log_eval(step, results)
+                    if summary_writer is not None:
+                        summary_writer.evaluation(step, results)
+                    if describe is not None:
+                        line = describe(step, values, results)
+                        if line:
+                            bar.write(line)
+                    if early_stopping is not None and early_stopping.update(session, step, results):
+                        bar.write(f"early stop at step {step}: no {early_stopping.metric} improvement since "
+                                  f"step {early_stopping.best_step} ({early_stopping.best_value:.4f})")
+                        stopped = True
+                if checkpoints is not None and (stopped or last or stop.received or
+                                                (checkpoint_every and step % checkpoint_every == 0)):
+                    saved = save(step, values)
+                if stop.received:
+                    raise _interrupted(stop.received, step, saved if checkpoints is not None else None)
+                if stopped:
+                    break
     finally:
         bar.close()
         if summary_writer is not None:
@@ -341,6 +562,8 @@ def fit(session, graph, steps, *, start_step=0, feed=None, evaluate=None, eval_e
     best_step = None
     if early_stopping is not None and early_stopping.best_checkpoints is not None \
             and early_stopping.best_checkpoints.latest():
-        early_stopping.best_checkpoints.restore(session)
+        early_stopping.best_checkpoints.restore(session, early_stopping.best_checkpoints.latest())
         best_step = early_stopping.best_step
+        if checkpoints is not None and best_step != step:
+            save(best_step)  # the newest checkpoint now holds the best weights (global step = best)
     return FitResult(history, start_step, step, train_seconds, stopped, best_step)

@@ -83,8 +83,12 @@ def main(argv=None):
 
         run.metrics["savedmodel"] = str(export_checkpoint(run.checkpoint_dir, args.export_savedmodel, args.device))
         print(f"SavedModel (serving_default: images -> probabilities, classes) in {run.metrics['savedmodel']}")
-    cli.write_outputs(output_dir, run.metrics, run.history, run.figures, show=args.show)
-    m = run.metrics
+    m = cli.finished_run(output_dir, run.metrics)
+    if m is None:
+        cli.write_outputs(output_dir, run.metrics, run.history, run.figures, show=args.show)
+        m = run.metrics
+    else:
+        print(f"nothing left to train: the run in {output_dir} finished at step {m['steps']}; its outputs are unchanged")
     # no rate when nothing was trained (--resume of a finished run)
     rate = f"{m['images_per_second']:.0f} images/s" if m["images_per_second"] else "no steps run"
     print(f"test accuracy {100 * m['test_accuracy']:.2f}% on all {m['test_examples']} {m['dataset']} test "

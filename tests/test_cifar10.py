@@ -393,12 +393,13 @@ def test_recipe_runs_offline_and_reports_bad_input_in_one_line(tmp_path, tiny_ci
     assert (out / "checkpoints").is_dir()
     assert "oneDNN" not in proc.stderr and "E0000" not in proc.stderr  # TF's C++ notices stay off the console
     main = _recipe_main()
-    # --resume of a finished run trains nothing but still evaluates and reports (it used to crash
-    # formatting an images/s of None)
+    # --resume of a finished run trains nothing and reports the run again, leaving its outputs as
+    # they were (it used to crash formatting an images/s of None, then to wipe the history)
+    finished = {name: (out / name).read_bytes() for name in ("metrics.json", "history.json")}
     main(["--model", "keras-style", "--dataset", "cifar10", "--data-dir", str(tiny_cifar), "--steps", "6",
           "--batch-size", "8", "--eval-every", "3", "--output-dir", str(out), "--no-progress", "--resume"])
-    resumed = json.loads((out / "metrics.json").read_text())
-    assert resumed["steps"] == 6 and resumed["steps_this_run"] == 0 and resumed["test_examples"] == 50
+    assert "finished at step 6" in capsys.readouterr().out
+    assert {name: (out / name).read_bytes() for name in finished} == finished
     # a truncated test batch: one line, exit 2, the earlier run's outputs intact
     broken = tmp_path / "broken" / c10.BINARY_FOLDER
     broken.mkdir(parents=True)

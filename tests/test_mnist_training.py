@@ -160,13 +160,16 @@ def test_recipe_writes_metrics_plots_and_resumes(mnist_dir, tmp_path):
     metrics = json.loads((out / "metrics.json").read_text())
     assert (metrics["resumed_from_step"], metrics["steps"], metrics["steps_this_run"]) == (20, 30, 10)
     history = json.loads((out / "history.json").read_text())
-    assert history["train"]["step"] == list(range(21, 31))
+    assert history["train"]["step"] == list(range(1, 31))  # the whole run, not only this invocation
+    assert history["evals"]["step"] == [10, 20, 30]
 
-    # resuming a finished run: nothing to do, still a full report
+    # resuming a finished run: nothing to do; the run is reported again and left as it was
+    before = {name: (out / name).read_bytes() for name in ("metrics.json", "history.json", "loss.png")}
     proc = run_recipe("mnist_cnn.py", "--dataset", "idx", "--data-dir", mnist_dir, "--output-dir", out,
                       "--steps", 30, "--resume", "--no-progress")
     assert proc.returncode == 0, proc.stderr
-    assert "no steps run" in proc.stdout and json.loads((out / "metrics.json").read_text())["steps"] == 30
+    assert "finished at step 30" in proc.stdout and "after 30 steps" in proc.stdout
+    assert {name: (out / name).read_bytes() for name in before} == before
 
     # resuming with another network: one clear line, the checkpoints untouched
     before = sorted(p.name for p in (out / "checkpoints").iterdir())
@@ -226,6 +229,7 @@ def test_hvass_models_train_with_early_stopping_and_plot(mnist_dir, tmp_path):
     run = train_mnist(data, "hvass-cnn", tmp_path / "cnn", device="cpu", progress=False,
                       early_stopping=True, steps=30, eval_every=10, patience=10)
     assert run.metrics["best_step"] in (10, 20, 30) and (tmp_path / "cnn" / "best").is_dir()
+    assert run.metrics["weights_step"] == run.metrics["best_step"]
     assert run.history.evals["validation_accuracy"] and {"conv1_weights", "conv2_outputs"} <= set(run.figures)
     run = train_mnist(data, "linear", tmp_path / "linear", device="cpu", progress=False, steps=20)
     assert "weights" in run.figures and run.metrics["hyperparameters"]["learning_rate"] == 0.5

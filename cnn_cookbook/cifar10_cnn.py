@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cnn_cookbook import plots, summaries, training
+from cnn_cookbook import plots, run_folder, summaries, training
 from cnn_cookbook.datasets import cifar10_pipeline as pipelines
 from cnn_cookbook.cli import check_batch_size
 from cnn_cookbook.datasets.cifar10 import CLASS_NAMES, binary_files, check_binary_file
@@ -202,6 +202,7 @@ def count_records(batches_dir, split):
     return sum(check_binary_file(f) for f in binary_files(batches_dir, split))
 
 
+@run_folder.claiming
 def train_cifar10(batches_dir, model="cookbook", output_dir="runs/cifar10_cnn", pipeline="queue",
                   num_devices=1, seed=0, device="auto", resume=False, progress=True, dataset="cifar10",
                   summaries_dir=None, histogram_every=0, **overrides):

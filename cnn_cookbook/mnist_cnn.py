@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cnn_cookbook import plots, summaries, training
+from cnn_cookbook import plots, run_folder, summaries, training
 from cnn_cookbook.cli import check_batch_size
 from cnn_cookbook.fileio import ensure_dir
 from cnn_cookbook.nets import get_network
@@ -62,6 +62,7 @@ class MnistRun:
     test_probabilities: np.ndarray = None  # [N_test, classes] from the training session
 
 
+@run_folder.claiming
 def train_mnist(data, model="cookbook", output_dir="runs/mnist_cnn", seed=0, device="auto",
                 resume=False, early_stopping=False, checkpoint_every=100, progress=True, figures=True,
                 summaries_dir=None, histogram_every=0, **overrides):

@@ -62,11 +62,17 @@ def parse_args(argv):
 def main(argv=None):
     args = parse_args(argv)
     cli.apply_log_device_placement(args)
+    from cnn_cookbook.fileio import ensure_dir
+    from cnn_cookbook.run_folder import claim
+
+    with claim(ensure_dir(args.output_dir), args.resume) as output_dir:  # held until the outputs are written
+        train_and_report(args, output_dir)
+
+
+def train_and_report(args, output_dir):
     from cnn_cookbook.cifar10_cnn import train_cifar10
     from cnn_cookbook.datasets.cifar10 import find_cifar10
-    from cnn_cookbook.fileio import ensure_dir
 
-    output_dir = ensure_dir(args.output_dir)
     batches_dir, dataset = find_cifar10(args.dataset, args.data_dir, download=args.download)
     print(f"dataset: {dataset} ({batches_dir})")
     run = train_cifar10(batches_dir, args.model, output_dir, pipeline=args.pipeline,

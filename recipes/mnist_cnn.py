@@ -49,11 +49,17 @@ def parse_args(argv):
 def main(argv=None):
     args = parse_args(argv)
     cli.apply_log_device_placement(args)
-    from cnn_cookbook.datasets.mnist import load_mnist
     from cnn_cookbook.fileio import ensure_dir
+    from cnn_cookbook.run_folder import claim
+
+    with claim(ensure_dir(args.output_dir), args.resume) as output_dir:  # held until the outputs are written
+        train_and_report(args, output_dir)
+
+
+def train_and_report(args, output_dir):
+    from cnn_cookbook.datasets.mnist import load_mnist
     from cnn_cookbook.mnist_cnn import train_mnist
 
-    output_dir = ensure_dir(args.output_dir)
     data = load_mnist(args.dataset, args.data_dir, download=args.dataset != "synthetic" or args.download,
                       validation_size=args.validation_size, progress=not args.no_progress)
     print(f"dataset: {data.name} ({len(data.train)} train, {len(data.validation)} validation, "

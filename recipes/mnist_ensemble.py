@@ -43,12 +43,20 @@ def parse_args(argv):
 def main(argv=None):
     args = parse_args(argv)
     cli.apply_log_device_placement(args)
-    from cnn_cookbook.datasets.mnist import load_mnist
-    from cnn_cookbook.ensemble import check_train_fraction, train_ensemble
+    from cnn_cookbook.ensemble import check_train_fraction
     from cnn_cookbook.fileio import ensure_dir
+    from cnn_cookbook.run_folder import claim
 
     check_train_fraction(args.train_fraction)  # before the data are loaded
-    output_dir = ensure_dir(args.output_dir)
+    # --evaluate-only reads the networks already there: like --resume, it keeps the run in place
+    with claim(ensure_dir(args.output_dir), args.resume or args.evaluate_only) as output_dir:
+        train_and_report(args, output_dir)
+
+
+def train_and_report(args, output_dir):
+    from cnn_cookbook.datasets.mnist import load_mnist
+    from cnn_cookbook.ensemble import train_ensemble
+
     data = load_mnist(args.dataset, args.data_dir, download=args.dataset != "synthetic" or args.download,
                       validation_size=args.validation_size, progress=not args.no_progress)
     print(f"dataset: {data.name} ({len(data.train) + len(data.validation)} train+validation, "

@@ -126,3 +126,100 @@ def test_early_stopping_leaves_the_best_weights_as_the_newest_checkpoint(tmp_pat
             path = training.Checkpoints(tmp_path / "ck").restore(session)
             assert path.endswith("model.ckpt-20") and int(session.run(net.global_step)) == 20
             np.testing.assert_array_equal(session.run(weights), snapshot["best"])
+
+
+def _latest_step(folder):
+    from cnn_cookbook.run_folder import _STATE_LINE
+
+    state = folder / "checkpoints" / "checkpoint"
+    if not state.is_file():
+        return None
+    first = _STATE_LINE.match(state.read_text().splitlines()[0])
+    return int(first.group(2).rsplit("-", 1)[1])
+
+
+def _wait_for(condition, proc, timeout=120):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_one_run_per_folder_and_no_step_lost_to_sigkill_or_sigterm(mnist_dir, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from conftest import REPO, assert_one_line_error
+
+    out = tmp_path / "run"
+    args = ["--model", "linear", "--dataset", "idx", "--data-dir", str(mnist_dir), "--output-dir", str(out),
+            "--checkpoint-every", "20", "--no-progress"]
+    env = dict(os.environ, PYTHONUNBUFFERED="1", MPLBACKEND="Agg")
+
+    def start(*more):
+        return subprocess.Popen([sys.executable, str(REPO / "recipes" / "mnist_cnn.py"), *args, *more],
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+
+    first = start("--steps", "1000000")
+    _wait_for(lambda: (_latest_step(out) or 0) >= 40, first)
+    # a second run into the same folder stops at once, naming the holder; nothing of the first moves
+    second = run_recipe("mnist_cnn.py", "--dataset", "idx", "--data-dir", mnist_dir, "--output-dir", out,
+                        "--steps", 5, timeout=60)
+    assert_one_line_error(second, "in use by another run", f"process {first.pid}")
+    assert not (out / "previous-runs").exists()
+    first.kill()  # SIGKILL: no handler runs; the lock goes with the process
+    first.communicate()
+    killed_at = _latest_step(out)
+
+    resumed = start("--steps", "1000000", "--resume")
+    _wait_for(lambda: _latest_step(out) > killed_at + 40, resumed)
+    resumed.send_signal(signal.SIGTERM)
+    stdout, stderr = resumed.communicate(timeout=60)
+    assert resumed.returncode == 128 + signal.SIGTERM, stderr
+    assert f"resuming from model.ckpt-{killed_at} (step {killed_at})" in stdout
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: SIGTERM received; stopped after step"), stderr
+    stopped_at = _latest_step(out)
+    assert f"checkpoint model.ckpt-{stopped_at} saved" in lines[0]
+
+    # the history saved with the checkpoints has every step once: none lost to the kill or the stop
+    history = json.loads((out / "checkpoints" / "history.json").read_text())
+    assert history["train"]["step"] == list(range(1, stopped_at + 1))
+
+
+def test_a_fresh_run_moves_the_earlier_one_aside_whole_and_it_stays_usable(mnist_dir, tmp_path):
+    from cnn_cookbook import cli, run_folder
+    from cnn_cookbook.datasets.mnist import load_mnist
+    from cnn_cookbook.mnist_cnn import train_mnist
+    from cnn_cookbook.tf1 import new_session, tf
+    from cnn_cookbook.visualize import load_checkpoint_network
+
+    data = load_mnist("idx", mnist_dir)
+    out = tmp_path / "run"
+    for model in ("linear", "cookbook"):  # the same step numbers: a kept run must not load the new one
+        run = train_mnist(data, model, out, device="cpu", progress=False, steps=20, eval_every=10,
+                          checkpoint_every=10)
+        cli.write_outputs(out, run.metrics, run.history, run.figures)
+    kept, = (out / run_folder.PREVIOUS).iterdir()
+    assert {"weights.png", "metrics.json", "history.json", "checkpoints", "tensorboard"} <= {p.name for p in kept.iterdir()}
+    assert json.loads((kept / "metrics.json").read_text())["model"] == "linear"
+    assert not (out / "weights.png").exists() and (out / "conv1_weights.png").exists()
+    assert len(list((out / "tensorboard").glob("events.*"))) == 1  # this run's events only
+    assert str(tmp_path) not in (kept / "checkpoints" / "checkpoint").read_text()
+    graph = tf.Graph()
+    with graph.as_default():
+        network = load_checkpoint_network(kept / "checkpoints")
+        weights = [v for v in tf.global_variables() if v.op.name == "linear/fc/weights"][0]
+        with new_session(graph, "cpu") as session:
+            path = network.restore(session)
+            assert path.startswith(str(kept))
+            np.testing.assert_array_equal(session.run(weights), tf.train.load_variable(path, "linear/fc/weights"))
+    for _ in range(run_folder.KEEP + 1):  # only the newest KEEP earlier runs stay
+        (out / "metrics.json").write_text("{}")
+        run_folder.move_aside(out)
+    assert len(list((out / run_folder.PREVIOUS).iterdir())) == run_folder.KEEP

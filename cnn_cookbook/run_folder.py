@@ -1,0 +1,152 @@
+"""One run per output folder (no TensorFlow): an exclusive lock for the run's life, and an
+earlier run moved aside whole before a fresh one starts.
+
+- :func:`claim` wraps a training run.  It holds ``fcntl.flock`` on ``<folder>/.run.lock``, so a
+  second run into the same folder stops at once, naming the process that holds it; the OS drops
+  the lock when that process ends, however it ends, so a killed run never blocks the next one.
+  Claims nest within one process (a recipe claims, then the library call it makes claims again).
+- Without ``resume``, a folder that already holds a run has that run moved, as a unit, to
+  ``<folder>/previous-runs/<time>/`` (checkpoints, best, tensorboard, plots, metrics, history),
+  and only the newest :data:`KEEP` kept runs stay.  Their ``checkpoint`` state files point inside
+  themselves, so every recipe that takes a checkpoint folder can load a kept run.
+"""
+
+import contextlib
+import fcntl
+import functools
+import inspect
+import os
+import re
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from cnn_cookbook.errors import CookbookError
+from cnn_cookbook.fileio import ensure_dir
+
+LOCK_FILE = ".run.lock"
+PREVIOUS = "previous-runs"
+KEEP = 3  # earlier runs kept in previous-runs/ (the oldest beyond this are deleted)
+#: what a run writes at the top of its folder, and so what moves aside with it
+RUN_FOLDERS = re.compile(r"^(checkpoints|best|tensorboard|network\d+)$")
+RUN_FILES = (".png", ".json", ".npz")
+
+_held = {}  # resolved folder -> lock file descriptor, for the claims this process holds
+
+
+def _lock(folder):
+    path = folder / LOCK_FILE
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)  # not inherited by child processes
+    except OSError as exc:
+        raise CookbookError(f"cannot create the lock file {path} ({exc.strerror}); choose another "
+                            "--output-dir or fix its permissions") from None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        holder = os.read(fd, 300).decode(errors="replace").strip() or "a process that has not said which"
+        os.close(fd)
+        raise CookbookError(f"{folder} is in use by another run ({holder}); wait for it to finish, "
+                            "or give another --output-dir") from None
+    os.ftruncate(fd, 0)
+    os.write(fd, f"process {os.getpid()}: {' '.join(sys.argv)[:200]}\n".encode())
+    return fd
+
+
+@contextlib.contextmanager
+def claim(folder, resume=False, keep=KEEP, announce=print):
+    """Hold ``folder`` for one run; without ``resume``, first move any earlier run aside.
+
+    Yields the folder (a Path).  Raises :class:`CookbookError` when another process holds it.
+    """
+    folder = ensure_dir(folder)
+    key = str(folder.resolve())
+    if key in _held:  # an outer claim of this process already holds it and did the moving
+        yield folder
+        return
+    _held[key] = _lock(folder)
+    try:
+        if not resume:
+            kept = move_aside(folder, keep)
+            if kept is not None:
+                announce(f"the earlier run in {folder} was moved to {kept} (use --resume to continue a run)")
+        yield folder
+    finally:
+        os.close(_held.pop(key))
+
+
+def run_entries(folder):
+    """The files and folders of the run at the top of ``folder`` (not the lock, not kept runs)."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.iterdir()
+                  if (p.is_dir() and RUN_FOLDERS.match(p.name)) or (p.is_file() and p.suffix in RUN_FILES))
+
+
+def move_aside(folder, keep=KEEP):
+    """Move the run in ``folder`` to ``previous-runs/<time>/`` as a unit; returns it (None: no run).
+
+    The entries go into a hidden staging folder first, which is renamed when all are in, so a
+    kept run is either complete or not listed.
+    """
+    folder = Path(folder)
+    entries = run_entries(folder)
+    if not entries:
+        return None
+    previous = folder / PREVIOUS
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    name, count = stamp, 1
+    while (previous / name).exists():
+        name, count = f"{stamp}-{count}", count + 1
+    try:
+        previous.mkdir(exist_ok=True)
+        staging = Path(previous / f".{name}.partial")
+        staging.mkdir()
+        for entry in entries:
+            os.replace(entry, staging / entry.name)
+        for state in staging.rglob("checkpoint"):
+            _paths_inside(state)
+        os.replace(staging, previous / name)
+    except OSError as exc:
+        raise CookbookError(f"cannot move the earlier run in {folder} aside ({exc.strerror}: "
+                            f"{exc.filename}); free disk space or fix its permissions, or give another "
+                            "--output-dir") from None
+    prune(previous, keep)
+    return previous / name
+
+
+_STATE_LINE = re.compile(r'^(\s*(?:model_checkpoint_path|all_model_checkpoint_paths):\s*)"(.*)"\s*$')
+
+
+def _paths_inside(state_file):
+    """Rewrite a ``checkpoint`` state file's paths as names relative to its own folder (TF reads
+    relative paths against the folder), so a moved checkpoints folder never points back."""
+    lines = state_file.read_text().splitlines()
+    fixed = []
+    for line in lines:
+        match = _STATE_LINE.match(line)
+        fixed.append(f'{match.group(1)}"{os.path.basename(match.group(2))}"' if match else line)
+    state_file.write_text("\n".join(fixed) + "\n")
+
+
+def prune(previous, keep=KEEP):
+    """Delete all but the newest ``keep`` kept runs in ``previous`` (names sort by time)."""
+    runs = sorted(p for p in Path(previous).iterdir() if p.is_dir() and not p.name.startswith("."))
+    for old in runs[:max(0, len(runs) - keep)]:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def claiming(function):
+    """Decorate a training function with ``output_dir`` and ``resume`` parameters so that each
+    call runs under :func:`claim` of its ``output_dir``."""
+    signature = inspect.signature(function)
+
+    @functools.wraps(function)
+    def wrapped(*args, **kwargs):
+        bound = signature.bind(*args, **kwargs)
+        bound.apply_defaults()
+        with claim(bound.arguments["output_dir"], bound.arguments.get("resume", False)):
+            return function(*args, **kwargs)
+    return wrapped

@@ -229,6 +229,8 @@ def train_cifar10(batches_dir, model="cookbook", output_dir="runs/cifar10_cnn", 
         net = build_cifar10_graph(hp, batches_dir, pipeline, num_devices, device, seed, steps_per_epoch)
         summaries.add_scalar("learning_rate", net.train.learning_rate)
         checkpoints = training.Checkpoints(checkpoint_dir)
+        if not resume:  # the first write of a fresh run: an earlier run moves aside whole
+            run_folder.keep_earlier_run(output_dir)
         summaries.add_input_images(net.input_batch.images)
         if histogram_every:
             summaries.add_histograms(summaries.relu_activations(graph, exclude_scope="evaluation"))

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cnn_cookbook import plots, training
+from cnn_cookbook import plots, run_folder, training
 from cnn_cookbook.datasets.mnist import MnistData, Split
 from cnn_cookbook.errors import CookbookError
 from cnn_cookbook.fileio import ensure_dir, write_json
@@ -173,6 +173,8 @@ def train_ensemble(data, num_networks=5, model="hvass-cnn", output_dir="runs/mni
     if num_networks < 1:
         raise CookbookError(f"--networks must be at least 1, not {num_networks}")
     output_dir = ensure_dir(output_dir)
+    if train and not resume:  # a fresh ensemble: the earlier one (its networks too) moves aside whole
+        run_folder.keep_earlier_run(output_dir)
     pooled = len(data.train) + len(data.validation)
     networks, test_probabilities = [], []
     for i, directory in enumerate(network_dirs(output_dir, num_networks)):

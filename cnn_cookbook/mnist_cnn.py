@@ -86,6 +86,8 @@ def train_mnist(data, model="cookbook", output_dir="runs/mnist_cnn", seed=0, dev
                                         make_optimizer(hp), hp.learning_rate)
         checkpoints = training.Checkpoints(checkpoint_dir)
         best = training.Checkpoints(output_dir / "best", max_to_keep=1) if early_stopping else None
+        if not resume:  # the first write of a fresh run: an earlier run moves aside whole
+            run_folder.keep_earlier_run(output_dir)
         summaries.add_input_images(net.images)
         if histogram_every:
             summaries.add_histograms(net.endpoints)

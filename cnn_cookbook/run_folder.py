@@ -5,10 +5,12 @@ earlier run moved aside whole before a fresh one starts.
   second run into the same folder stops at once, naming the process that holds it; the OS drops
   the lock when that process ends, however it ends, so a killed run never blocks the next one.
   Claims nest within one process (a recipe claims, then the library call it makes claims again).
-- Without ``resume``, a folder that already holds a run has that run moved, as a unit, to
-  ``<folder>/previous-runs/<time>/`` (checkpoints, best, tensorboard, plots, metrics, history),
-  and only the newest :data:`KEEP` kept runs stay.  Their ``checkpoint`` state files point inside
-  themselves, so every recipe that takes a checkpoint folder can load a kept run.
+- :func:`keep_earlier_run`, called by a fresh (not resumed) run just before it first writes, so
+  that bad input stops it with the earlier run still in place: the run already in the folder
+  moves, as a unit, to ``<folder>/previous-runs/<time>/`` (checkpoints, best, tensorboard, plots,
+  metrics, history), and only the newest :data:`KEEP` kept runs stay.  Their ``checkpoint``
+  state files point inside themselves, so every recipe that takes a checkpoint folder can load
+  a kept run.
 """
 
 import contextlib
@@ -55,25 +57,28 @@ def _lock(folder):
 
 
 @contextlib.contextmanager
-def claim(folder, resume=False, keep=KEEP, announce=print):
-    """Hold ``folder`` for one run; without ``resume``, first move any earlier run aside.
-
-    Yields the folder (a Path).  Raises :class:`CookbookError` when another process holds it.
-    """
+def claim(folder):
+    """Hold ``folder`` for one run: yields it (a Path); :class:`CookbookError` when another
+    process holds it."""
     folder = ensure_dir(folder)
     key = str(folder.resolve())
-    if key in _held:  # an outer claim of this process already holds it and did the moving
+    if key in _held:  # an outer claim of this process already holds it
         yield folder
         return
     _held[key] = _lock(folder)
     try:
-        if not resume:
-            kept = move_aside(folder, keep)
-            if kept is not None:
-                announce(f"the earlier run in {folder} was moved to {kept} (use --resume to continue a run)")
         yield folder
     finally:
         os.close(_held.pop(key))
+
+
+def keep_earlier_run(folder, keep=KEEP, announce=print):
+    """Before a fresh run first writes into ``folder``: move the run already there aside
+    (:func:`move_aside`) and say where."""
+    kept = move_aside(folder, keep)
+    if kept is not None:
+        announce(f"the earlier run in {folder} was moved to {kept} (use --resume to continue a run)")
+    return kept
 
 
 def run_entries(folder):
@@ -139,14 +144,14 @@ def prune(previous, keep=KEEP):
 
 
 def claiming(function):
-    """Decorate a training function with ``output_dir`` and ``resume`` parameters so that each
-    call runs under :func:`claim` of its ``output_dir``."""
+    """Decorate a training function with an ``output_dir`` parameter so that each call runs
+    under :func:`claim` of its ``output_dir``."""
     signature = inspect.signature(function)
 
     @functools.wraps(function)
     def wrapped(*args, **kwargs):
         bound = signature.bind(*args, **kwargs)
         bound.apply_defaults()
-        with claim(bound.arguments["output_dir"], bound.arguments.get("resume", False)):
+        with claim(bound.arguments["output_dir"]):
             return function(*args, **kwargs)
     return wrapped

@@ -283,9 +283,11 @@ class Checkpoints:
                                    f"saved; {_last_good(self)}; lower the learning rate or check the input data")
         ensure_dir(self.directory)
         try:
-            path = self.saver.save(session, self.prefix, global_step=step)
+            # the history first: a kill between the two leaves rows past the newest checkpoint,
+            # which a resume cuts off, never a checkpoint newer than its history
             if history is not None:
                 write_json(self.directory / HISTORY_FILE, history.to_dict())
+            path = self.saver.save(session, self.prefix, global_step=step)
         except (tf.errors.OpError, OSError) as exc:
             raise CookbookError(
                 f"cannot write checkpoint {self.prefix}-{step} ({_first_line(exc)}); free disk space or "

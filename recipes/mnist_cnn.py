@@ -52,7 +52,7 @@ def main(argv=None):
     from cnn_cookbook.fileio import ensure_dir
     from cnn_cookbook.run_folder import claim
 
-    with claim(ensure_dir(args.output_dir), args.resume) as output_dir:  # held until the outputs are written
+    with claim(ensure_dir(args.output_dir)) as output_dir:  # held until the outputs are written
         train_and_report(args, output_dir)
 
 

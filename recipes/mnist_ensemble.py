@@ -48,8 +48,7 @@ def main(argv=None):
     from cnn_cookbook.run_folder import claim
 
     check_train_fraction(args.train_fraction)  # before the data are loaded
-    # --evaluate-only reads the networks already there: like --resume, it keeps the run in place
-    with claim(ensure_dir(args.output_dir), args.resume or args.evaluate_only) as output_dir:
+    with claim(ensure_dir(args.output_dir)) as output_dir:  # held until the outputs are written
         train_and_report(args, output_dir)
 
 

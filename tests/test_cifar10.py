@@ -426,3 +426,15 @@ def test_recipe_runs_offline_and_reports_bad_input_in_one_line(tmp_path, tiny_ci
     assert stopped.value.code == 2
     errors = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert len(errors) == 1 and "not a readable archive" in errors[0], errors
+
+
+@pytest.mark.parametrize("model, pipeline", [("cookbook", "queue"), ("hvass", "dataset")])
+def test_a_seeded_run_repeats_exactly_with_either_pipeline(tiny_cifar, tmp_path, model, pipeline):
+    # the queue's shuffle pool and tf.data's parallel distortions used to depend on thread timing
+    from cnn_cookbook.cifar10_cnn import train_cifar10
+
+    runs = [train_cifar10(tiny_cifar / c10.BINARY_FOLDER, model, tmp_path / str(i), pipeline=pipeline, steps=10,
+                          batch_size=16, eval_every=5, shuffle_buffer=100, seed=3, device="cpu", progress=False,
+                          dataset="synthetic") for i in range(2)]
+    assert runs[0].history.train["loss"] == runs[1].history.train["loss"]
+    assert runs[0].history.evals == runs[1].history.evals

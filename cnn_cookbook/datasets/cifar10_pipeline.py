@@ -60,43 +60,78 @@ def decode_record(record):
     return tf.transpose(planes, [1, 2, 0]), label   # CHW as stored -> HWC as TensorFlow wants
 
 
-def _cookbook(image, training, seed):
+# Random distortions draw their numbers through ``draw(k, low, high)``: a scalar uniform in
+# [low, high) for the record's k-th random choice.  Where records are distorted one after another
+# (the queue path's single preprocessing thread) stateful ops repeat with the seed; where several
+# records are distorted at once (tf.data's parallel map) the numbers must not depend on which
+# call runs first, so they come from stateless ops keyed by (seed, record position).
+
+
+def stateful_draws(seed=None):
+    def draw(k, low, high):
+        return tf.random_uniform([], low, high, seed=None if seed is None else seed + k)
+    return draw
+
+
+def stateless_draws(seed, position):
+    """Draws that depend only on ``seed`` and the record's ``position`` (int64 scalar tensor) in
+    the stream: the same numbers however many parallel calls run, in whatever order."""
+    def draw(k, low, high):
+        key = tf.stack([tf.constant(seed, tf.int64), tf.cast(position, tf.int64) * 8 + k])
+        return tf.random.stateless_uniform([], key, minval=low, maxval=high)
+    return draw
+
+
+def _flip(image, draw, k):
+    return tf.cond(draw(k, 0.0, 1.0) < 0.5, lambda: tf.image.flip_left_right(image), lambda: image)
+
+
+def _crop(image, size, draw, k):
+    """A random ``size`` x ``size`` window of an HWC image (offsets drawn per axis)."""
+    spare = [IMAGE_SIZE - size + 1] * 2
+    offsets = [tf.minimum(tf.cast(draw(k + i, 0.0, float(n)), tf.int32), n - 1) for i, n in enumerate(spare)]
+    return tf.slice(image, [offsets[0], offsets[1], 0], [size, size, CHANNELS])
+
+
+def _cookbook(image, training, draw):
     image = tf.cast(image, tf.float32)
     image = tf.image.resize_image_with_crop_or_pad(image, 24, 24)
     if training:
-        image = tf.image.random_flip_left_right(image, seed=seed)
-        image = tf.image.random_brightness(image, max_delta=63, seed=seed)
-        image = tf.image.random_contrast(image, lower=0.2, upper=1.8, seed=seed)
+        image = _flip(image, draw, 0)
+        image = tf.image.adjust_brightness(image, draw(1, -63.0, 63.0))
+        image = tf.image.adjust_contrast(image, draw(2, 0.2, 1.8))
     return standardise(image)
 
 
-def _hvass(image, training, seed):
+def _hvass(image, training, draw):
     image = tf.cast(image, tf.float32) * (1.0 / 255.0)  # a product: grappler leaves it alone in both pipelines
     if not training:
         return tf.image.resize_image_with_crop_or_pad(image, 24, 24)
-    image = tf.random_crop(image, [24, 24, CHANNELS], seed=seed)
-    image = tf.image.random_flip_left_right(image, seed=seed)
-    image = tf.image.random_hue(image, max_delta=0.05, seed=seed)
-    image = tf.image.random_contrast(image, lower=0.3, upper=1.0, seed=seed)
-    image = tf.image.random_brightness(image, max_delta=0.2, seed=seed)
-    image = tf.image.random_saturation(image, lower=0.0, upper=2.0, seed=seed)
+    image = _crop(image, 24, draw, 0)
+    image = _flip(image, draw, 2)
+    image = tf.image.adjust_hue(image, draw(3, -0.05, 0.05))
+    image = tf.image.adjust_contrast(image, draw(4, 0.3, 1.0))
+    image = tf.image.adjust_brightness(image, draw(5, -0.2, 0.2))
+    image = tf.image.adjust_saturation(image, draw(6, 0.0, 2.0))
     return tf.clip_by_value(image, 0.0, 1.0)  # the colour changes can leave 0..1
 
 
-def _keras_style(image, training, seed):
-    del training, seed  # the seed trains without augmentation
+def _keras_style(image, training, draw):
+    del training, draw  # the seed trains without augmentation
     return tf.cast(image, tf.float32) * (1.0 / 255.0) - 0.5
 
 
 _PREPROCESS = {"cookbook": _cookbook, "hvass": _hvass, "keras-style": _keras_style}
 
 
-def preprocess(image, training, style="cookbook", seed=None):
-    """uint8 HWC [32, 32, 3] -> float32 [S, S, 3] for network ``style`` (see the module doc)."""
-    try:
-        return _PREPROCESS[style](image, training, seed)
-    except KeyError:
-        raise ValueError(f"style must be one of {STYLES}, not {style!r}") from None
+def preprocess(image, training, style="cookbook", seed=None, draw=None):
+    """uint8 HWC [32, 32, 3] -> float32 [S, S, 3] for network ``style`` (see the module doc).
+
+    ``draw`` supplies the distortions' random numbers (default: :func:`stateful_draws` of ``seed``).
+    """
+    if style not in _PREPROCESS:
+        raise ValueError(f"style must be one of {STYLES}, not {style!r}")
+    return _PREPROCESS[style](image, training, draw or stateful_draws(seed))
 
 
 def _checked_files(batches_dir, split):
@@ -117,9 +152,13 @@ def queue_train_batch(batches_dir, batch_size=128, style="cookbook", min_after_d
     shuffle_batch(capacity = min_after_dequeue + 3 * batch_size).  The shuffle buffer is capped
     at the number of training records, so a small (synthetic) set starts at once.
     Returns an :class:`InputBatch` of [batch_size, S, S, 3] float32 and [batch_size] int32.
+
+    With a ``seed`` the batches repeat exactly (:func:`_seeded_shuffle_batch`, one reader thread).
     """
     files, count = _checked_files(batches_dir, "train")
     min_after_dequeue = max(0, min(min_after_dequeue, count - batch_size))
+    if seed is not None:
+        return _seeded_shuffle_batch(files, batch_size, style, min_after_dequeue, seed)
     with tf.name_scope("train_input"):
         filename_queue = tf.train.string_input_producer(files, seed=seed)
         tensors = []
@@ -131,6 +170,37 @@ def queue_train_batch(batches_dir, batch_size=128, style="cookbook", min_after_d
         images, labels = tf.train.shuffle_batch_join(
             tensors, batch_size=batch_size, capacity=min_after_dequeue + 3 * batch_size,
             min_after_dequeue=min_after_dequeue, seed=seed)
+    return InputBatch(images, labels)
+
+
+#: ops :func:`queue_runners` runs once after starting the threads (filling a seeded shuffle queue)
+PRIME_OPS = "cnn_cookbook_prime_ops"
+
+
+def _seeded_shuffle_batch(files, batch_size, style, min_after_dequeue, seed):
+    """``shuffle_batch`` whose batches depend only on the seed, not on thread timing.
+
+    A RandomShuffleQueue filled by a runner thread holds, at each dequeue, whatever that thread
+    had managed to add, so two runs draw from different pools.  Here one reader thread feeds a
+    FIFO batch queue (a fixed record order and distortion order), and the shuffle queue is filled
+    only inside the training step: each step enqueues one batch, then draws one batch from the
+    ``min_after_dequeue + batch_size`` records it then holds, with the queue's seeded generator.
+    The queue is first primed with ``min_after_dequeue`` records (:data:`PRIME_OPS`).
+    """
+    rounds = -(-min_after_dequeue // batch_size)  # priming enqueues, whole batches
+    with tf.name_scope("train_input"):
+        filename_queue = tf.train.string_input_producer(files, seed=seed)
+        _, record = tf.FixedLengthRecordReader(record_bytes=RECORD_BYTES).read(filename_queue)
+        image, label = decode_record(record)
+        image = preprocess(image, True, style, seed)
+        fifo = tf.train.batch([image, label], batch_size=batch_size, num_threads=1, capacity=3 * batch_size)
+        shuffle = tf.RandomShuffleQueue((rounds + 1) * batch_size, rounds * batch_size,
+                                        [tf.float32, tf.int32], [image.shape, label.shape], seed=seed)
+        refill = shuffle.enqueue_many(fifo)
+        for _ in range(rounds):
+            tf.add_to_collection(PRIME_OPS, refill)
+        with tf.control_dependencies([refill]):
+            images, labels = shuffle.dequeue_many(batch_size)
     return InputBatch(images, labels)
 
 
@@ -164,6 +234,8 @@ def queue_runners(session):
     coordinator = tf.train.Coordinator()
     threads = tf.train.start_queue_runners(sess=session, coord=coordinator)
     try:
+        for op in session.graph.get_collection(PRIME_OPS):
+            session.run(op)
         yield coordinator
     finally:
         coordinator.request_stop()
@@ -184,20 +256,24 @@ def dataset_train_batch(batches_dir, batch_size=128, style="cookbook", shuffle_b
     (decode, preprocess) -> batch -> prefetch.  Returns an :class:`InputBatch`."""
     files, count = _checked_files(batches_dir, "train")
     calls = num_parallel_calls or tf.data.experimental.AUTOTUNE
+
+    def distort(position, record):
+        # seeded: numbers keyed by the record's position in the stream, so the parallel map
+        # (whose calls finish in any order) repeats exactly; the map keeps the element order
+        draw = stateful_draws() if seed is None else stateless_draws(seed, position)
+        image, label = decode_record(record)
+        return preprocess(image, True, style, draw=draw), label
+
     with tf.name_scope("train_input"):
         dataset = (_records(files)
                    .shuffle(min(shuffle_buffer, count), seed=seed, reshuffle_each_iteration=True)
-                   .repeat()
-                   .map(lambda r: _preprocessed(r, True, style, seed), num_parallel_calls=calls)
+                   .repeat())
+        dataset = (tf.data.Dataset.zip((tf.data.experimental.Counter(), dataset))
+                   .map(distort, num_parallel_calls=calls)
                    .batch(batch_size, drop_remainder=True)
                    .prefetch(2))
         images, labels = tf.data.make_one_shot_iterator(dataset).get_next()
     return InputBatch(images, labels)
-
-
-def _preprocessed(record, training, style, seed=None):
-    image, label = decode_record(record)
-    return preprocess(image, training, style, seed), label
 
 
 def dataset_eval_stream(batches_dir, split="test", batch_size=1000, style="cookbook"):

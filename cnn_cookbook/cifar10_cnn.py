@@ -26,7 +26,7 @@ from cnn_cookbook.datasets import cifar10_pipeline as pipelines
 from cnn_cookbook.cli import check_batch_size
 from cnn_cookbook.datasets.cifar10 import CLASS_NAMES, binary_files, check_binary_file
 from cnn_cookbook.errors import CookbookError
-from cnn_cookbook.fileio import ensure_dir
+from cnn_cookbook.fileio import ensure_dir, ensure_writable_dir
 from cnn_cookbook.multi_device import build_towers, variables_on_cpu
 from cnn_cookbook.nets import cifar10 as nets
 from cnn_cookbook.tf1 import new_session, resolve_device, seed_everything, tf, visible_gpus
@@ -234,7 +234,9 @@ def train_cifar10(batches_dir, model="cookbook", output_dir="runs/cifar10_cnn", 
         summaries.add_input_images(net.input_batch.images)
         if histogram_every:
             summaries.add_histograms(summaries.relu_activations(graph, exclude_scope="evaluation"))
-        writer = summaries.RunWriters(summaries_dir or output_dir / "tensorboard", graph, histogram_every)
+        # TensorFlow's event writer only logs a failure and carries on; check the folder first
+        writer = summaries.RunWriters(ensure_writable_dir(summaries_dir or output_dir / "tensorboard"), graph,
+                                       histogram_every)
         last_eval = {}
 
         def evaluate(session):

@@ -7,6 +7,7 @@ honour the umask as TensorFlow's own files do.
 """
 
 import contextlib
+import errno
 import json
 import os
 import tempfile
@@ -50,6 +51,25 @@ def _honour_umask(path, directory=False):
     os.chmod(path, (0o777 if directory else 0o666) & ~current_umask())
 
 
+#: errno values that mean "this cannot be written here" (full disk, quota, size, permission, read-only)
+WRITE_FAULTS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EACCES, errno.EPERM, errno.EROFS}
+
+
+def ensure_writable_dir(path):
+    """:func:`ensure_dir`, then prove that a file can be created there (a permission bit, a
+    read-only mount or a full disk shows only when writing), so a run stops at its start rather
+    than losing what it writes later."""
+    path = ensure_dir(path)
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".write-test.", dir=path)
+        os.close(fd)
+        os.remove(probe)
+    except OSError as exc:
+        raise CookbookError(f"folder {path} is not writable ({exc.strerror}); fix its permissions or free "
+                            "disk space, or choose another --output-dir") from None
+    return path
+
+
 @contextlib.contextmanager
 def atomic_path(path):
     """Yield a temp path beside ``path``; on success it replaces ``path``, on error it is removed."""
@@ -61,9 +81,12 @@ def atomic_path(path):
         yield Path(tmp)
         _honour_umask(tmp)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             os.remove(tmp)
+        if isinstance(exc, OSError) and exc.errno in WRITE_FAULTS:  # the old file is intact
+            raise CookbookError(f"cannot write {path} ({exc.strerror or exc}); free disk space or fix the "
+                                "folder's permissions, then run again (files already written are kept)") from None
         raise
 
 

@@ -12,7 +12,7 @@ import numpy as np
 
 from cnn_cookbook import plots, run_folder, summaries, training
 from cnn_cookbook.cli import check_batch_size
-from cnn_cookbook.fileio import ensure_dir
+from cnn_cookbook.fileio import ensure_dir, ensure_writable_dir
 from cnn_cookbook.nets import get_network
 from cnn_cookbook.tf1 import new_session, resolve_device, seed_everything, tf
 
@@ -91,7 +91,9 @@ def train_mnist(data, model="cookbook", output_dir="runs/mnist_cnn", seed=0, dev
         summaries.add_input_images(net.images)
         if histogram_every:
             summaries.add_histograms(net.endpoints)
-        writer = summaries.RunWriters(summaries_dir or output_dir / "tensorboard", graph, histogram_every)
+        # TensorFlow's event writer only logs a failure and carries on; check the folder first
+        writer = summaries.RunWriters(ensure_writable_dir(summaries_dir or output_dir / "tensorboard"), graph,
+                                       histogram_every)
         last_batch = {}
 
         def feed():

@@ -223,3 +223,69 @@ def test_a_fresh_run_moves_the_earlier_one_aside_whole_and_it_stays_usable(mnist
         (out / "metrics.json").write_text("{}")
         run_folder.move_aside(out)
     assert len(list((out / run_folder.PREVIOUS).iterdir())) == run_folder.KEEP
+
+
+def _recipe(name):
+    import importlib.util
+
+    from conftest import REPO
+
+    spec = importlib.util.spec_from_file_location(f"{name}_recipe", REPO / "recipes" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.main
+
+
+def _one_line_exit(capsys, call, *fragments):
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as stopped:
+        call()
+    errors = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert stopped.value.code == 2 and len(errors) == 1 and errors[0].startswith("error:"), errors
+    for fragment in fragments:
+        assert fragment in errors[0], errors[0]
+
+
+def test_disk_faults_end_in_one_line_and_keep_what_was_written(mnist_dir, tmp_path, capsys, monkeypatch):
+    import errno
+
+    import matplotlib.figure
+
+    from cnn_cookbook.tf1 import tf
+
+    main = _recipe("mnist_cnn")
+    out = tmp_path / "run"
+    args = ["--model", "linear", "--dataset", "idx", "--data-dir", str(mnist_dir), "--output-dir", str(out),
+            "--checkpoint-every", "5", "--eval-every", "5", "--no-progress"]
+    save = tf.train.Saver.save
+
+    def full_from_step_10(self, session, prefix, global_step=None, **kwargs):
+        if global_step >= 10:
+            raise tf.errors.ResourceExhaustedError(None, None, f"{prefix}-{global_step}.data: No space left on device")
+        return save(self, session, prefix, global_step=global_step, **kwargs)
+
+    with monkeypatch.context() as patch:  # the disk fills up during the checkpoint of step 10
+        patch.setattr(tf.train.Saver, "save", full_from_step_10)
+        _one_line_exit(capsys, lambda: main([*args, "--steps", "20"]), "cannot write checkpoint", "model.ckpt-10",
+                       "free disk space")
+    assert tf.train.latest_checkpoint(str(out / "checkpoints")).endswith("model.ckpt-5")
+    main([*args, "--steps", "20", "--resume"])  # space freed: the run continues from step 5
+    assert json.loads((out / "history.json").read_text())["train"]["step"] == list(range(1, 21))
+
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+
+    def no_space(self, path, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    with monkeypatch.context() as patch:  # ... and during the plots of a longer run
+        patch.setattr(matplotlib.figure.Figure, "savefig", no_space)
+        _one_line_exit(capsys, lambda: main([*args, "--steps", "25", "--resume"]), "cannot write", ".png",
+                       "No space left on device")
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before  # no half-written file
+
+    blocked = tmp_path / "blocked"
+    blocked.mkdir()
+    (blocked / "tensorboard").write_text("a file where the events folder should be")
+    _one_line_exit(capsys, lambda: main([*args[:-3], "--output-dir", str(blocked), "--steps", "5"]),
+                   "tensorboard")
+    assert not (blocked / "checkpoints").exists()  # stopped at the start, not after training

@@ -289,3 +289,21 @@ def test_disk_faults_end_in_one_line_and_keep_what_was_written(mnist_dir, tmp_pa
     _one_line_exit(capsys, lambda: main([*args[:-3], "--output-dir", str(blocked), "--steps", "5"]),
                    "tensorboard")
     assert not (blocked / "checkpoints").exists()  # stopped at the start, not after training
+
+
+def test_an_unreadable_input_file_is_one_line(mnist_dir, tmp_path, capsys, monkeypatch):
+    import errno
+    from pathlib import Path
+
+    read_bytes = Path.read_bytes
+
+    def denied(path):  # what root cannot get from chmod: a file this user may not read
+        if path.name.startswith("t10k-labels"):
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return read_bytes(path)
+
+    monkeypatch.setattr(Path, "read_bytes", denied)
+    main = _recipe("mnist_cnn")
+    _one_line_exit(capsys, lambda: main(["--dataset", "idx", "--data-dir", str(mnist_dir), "--output-dir",
+                                         str(tmp_path / "run"), "--steps", "1"]),
+                   "t10k-labels", "Permission denied", "fix its permissions")

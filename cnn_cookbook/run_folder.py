@@ -3,7 +3,8 @@ earlier run moved aside whole before a fresh one starts.
 
 - :func:`claim` wraps a training run.  It holds ``fcntl.flock`` on ``<folder>/.run.lock``, so a
   second run into the same folder stops at once, naming the process that holds it; the OS drops
-  the lock when that process ends, however it ends, so a killed run never blocks the next one.
+  the lock when that process ends, however it ends, so a killed run never blocks the next one
+  (a killed run leaves the file behind; a run that ends removes it).
   Claims nest within one process (a recipe claims, then the library call it makes claims again).
 - :func:`keep_earlier_run`, called by a fresh (not resumed) run just before it first writes, so
   that bad input stops it with the earlier run still in place: the run already in the folder
@@ -39,21 +40,41 @@ _held = {}  # resolved folder -> lock file descriptor, for the claims this proce
 
 def _lock(folder):
     path = folder / LOCK_FILE
-    try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)  # not inherited by child processes
-    except OSError as exc:
-        raise CookbookError(f"cannot create the lock file {path} ({exc.strerror}); choose another "
-                            "--output-dir or fix its permissions") from None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        holder = os.read(fd, 300).decode(errors="replace").strip() or "a process that has not said which"
-        os.close(fd)
-        raise CookbookError(f"{folder} is in use by another run ({holder}); wait for it to finish, "
-                            "or give another --output-dir") from None
+    while True:
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)  # not inherited by child processes
+        except OSError as exc:
+            raise CookbookError(f"cannot create the lock file {path} ({exc.strerror}); choose another "
+                                "--output-dir or fix its permissions") from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            holder = os.read(fd, 300).decode(errors="replace").strip() or "a process that has not said which"
+            os.close(fd)
+            raise CookbookError(f"{folder} is in use by another run ({holder}); wait for it to finish, "
+                                "or give another --output-dir") from None
+        if _same_file(fd, path):
+            break
+        os.close(fd)  # the holder removed the file as we opened it: lock the new one
     os.ftruncate(fd, 0)
     os.write(fd, f"process {os.getpid()}: {' '.join(sys.argv)[:200]}\n".encode())
     return fd
+
+
+def _same_file(fd, path):
+    try:
+        return os.stat(path).st_ino == os.fstat(fd).st_ino
+    except FileNotFoundError:
+        return False
+
+
+def _unlock(fd, folder):
+    # the file goes while still locked (a run that stops on bad input leaves nothing behind); one
+    # who opened it just before sees, once it gets the lock, that it is gone, and tries again
+    with contextlib.suppress(OSError):
+        if _same_file(fd, folder / LOCK_FILE):
+            os.remove(folder / LOCK_FILE)
+    os.close(fd)
 
 
 @contextlib.contextmanager
@@ -69,7 +90,7 @@ def claim(folder):
     try:
         yield folder
     finally:
-        os.close(_held.pop(key))
+        _unlock(_held.pop(key), folder)
 
 
 def keep_earlier_run(folder, keep=KEEP, announce=print):

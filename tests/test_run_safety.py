@@ -292,17 +292,19 @@ def test_disk_faults_end_in_one_line_and_keep_what_was_written(mnist_dir, tmp_pa
 
 
 def test_an_unreadable_input_file_is_one_line(mnist_dir, tmp_path, capsys, monkeypatch):
+    import builtins
     import errno
-    from pathlib import Path
+    import io
 
-    read_bytes = Path.read_bytes
+    real_open = io.open
 
-    def denied(path):  # what root cannot get from chmod: a file this user may not read
-        if path.name.startswith("t10k-labels"):
-            raise PermissionError(errno.EACCES, "Permission denied", str(path))
-        return read_bytes(path)
+    def denied(file, *args, **kwargs):  # what root cannot get from chmod: a file this user may not read
+        if str(file).endswith(("t10k-labels-idx1-ubyte.gz", "t10k-labels-idx1-ubyte")):
+            raise PermissionError(errno.EACCES, "Permission denied", str(file))
+        return real_open(file, *args, **kwargs)
 
-    monkeypatch.setattr(Path, "read_bytes", denied)
+    monkeypatch.setattr(builtins, "open", denied)
+    monkeypatch.setattr(io, "open", denied)
     main = _recipe("mnist_cnn")
     _one_line_exit(capsys, lambda: main(["--dataset", "idx", "--data-dir", str(mnist_dir), "--output-dir",
                                          str(tmp_path / "run"), "--steps", "1"]),

@@ -209,7 +209,9 @@ def test_a_fresh_run_moves_the_earlier_one_aside_whole_and_it_stays_usable(mnist
     assert {"weights.png", "metrics.json", "history.json", "checkpoints", "tensorboard"} <= {p.name for p in kept.iterdir()}
     assert json.loads((kept / "metrics.json").read_text())["model"] == "linear"
     assert not (out / "weights.png").exists() and (out / "conv1_weights.png").exists()
-    assert len(list((out / "tensorboard").glob("events.*"))) == 1  # this run's events only
+    for run in (out / "tensorboard").iterdir():  # train/, eval/: this run's events only
+        assert len(list(run.glob("events.*"))) == 1, run
+    assert list((kept / "tensorboard").rglob("events.*"))  # the kept run keeps its own
     assert str(tmp_path) not in (kept / "checkpoints" / "checkpoint").read_text()
     graph = tf.Graph()
     with graph.as_default():

@@ -11,6 +11,9 @@ Measures, in one run and one process:
      already preprocessed in memory (a variable on the device, random batches gathered from it);
   3. the machine's float32 GEMM rate (a square matmul) and the CNN's training FLOP rate.
 Targets (issue 3): tf.data training >= 0.9x the in-memory rate; CNN training >= 0.6x GEMM FLOP/s.
+Issue 12: the pipelines are timed seeded (the recipes' default; they repeat exactly) and
+unseeded, and the in-memory step once more with the finite-weights check of a checkpoint step
+fetched in the same run, so both costs can be read off.
 """
 
 import argparse
@@ -79,6 +82,7 @@ def main(argv=None):
     from cnn_cookbook.multi_device import build_towers
     from cnn_cookbook.nets.cifar10 import cookbook_cifar
     from cnn_cookbook.tf1 import device_name, new_session, resolve_device, tf
+    from cnn_cookbook.training import all_finite
 
     if args.data_dir:
         batches_dir, dataset = c10.find_cifar10("cifar10", args.data_dir)
@@ -105,7 +109,7 @@ def main(argv=None):
     # 2. training the cookbook CNN
     forward, per_image = cookbook_flops_per_image()
 
-    def train_session(make_batch):
+    def train_session(make_batch, check=False):
         graph = tf.Graph()
         with graph.as_default():
             tf.set_random_seed(0)
@@ -113,14 +117,17 @@ def main(argv=None):
             rate = cifar10_cnn.learning_rate(hp, tf.train.get_or_create_global_step(), 1)
             towers = build_towers(lambda x: cookbook_cifar(x, 10, True)[0], images, labels,
                                   tf.train.GradientDescentOptimizer(rate), 1, device)
+            fetch = towers.train_op
+            if check:  # what fit adds to the step's run before a checkpoint
+                fetch = [towers.train_op, all_finite(tf.global_variables(), after=towers.train_op)]
             session = session_factory(graph)
             session.run(tf.global_variables_initializer(), feed_init)
-        return session, towers.train_op
+        return session, fetch
 
-    def from_pipeline(pipeline):
+    def from_pipeline(pipeline, seed=0):
         def make():
             with tf.device("/cpu:0"):
-                batch = cp.train_batch(pipeline, batches_dir, args.batch_size, "cookbook", seed=0,
+                batch = cp.train_batch(pipeline, batches_dir, args.batch_size, "cookbook", seed=seed,
                                        threads=args.threads)
             return batch.images, batch.labels, None
         return make
@@ -141,10 +148,14 @@ def main(argv=None):
 
     # the machine is shared: interleave the measurements and keep each one's best round, so
     # a burst of foreign load does not favour whichever input happened to run first
-    runs = {name: train_session(make) for name, make in
-            (("in-memory", from_memory), ("queue", from_pipeline("queue")), ("dataset", from_pipeline("dataset")))}
+    runs = {name: train_session(make, check) for name, make, check in
+            (("in-memory", from_memory, False), ("in-memory, finite check", from_memory, True),
+             ("queue", from_pipeline("queue"), False), ("dataset", from_pipeline("dataset"), False),
+             ("queue, unseeded", from_pipeline("queue", None), False),
+             ("dataset, unseeded", from_pipeline("dataset", None), False))}
     alone = {name: pipeline_session(name) for name in ("queue", "dataset")}
     train = {name: 0.0 for name in runs}
+    step_seconds = {name: [] for name in runs}
     pipeline_rate = {name: 0.0 for name in alone}
     gemm = 0.0
     with contextlib.ExitStack() as stack:
@@ -158,6 +169,11 @@ def main(argv=None):
             for name, (session, train_op) in runs.items():
                 seconds = timed(session, train_op, args.train_steps, args.warmup)
                 train[name] = max(train[name], args.train_steps * args.batch_size / seconds)
+            for _ in range(args.train_steps):  # one step each in turn: the same load on every input
+                for name, (session, train_op) in runs.items():
+                    began = time.perf_counter()
+                    session.run(train_op)
+                    step_seconds[name].append(time.perf_counter() - began)
             gemm = max(gemm, gemm_flops(session_factory, tf, args.gemm_size, 5, compute))
     for name, value in pipeline_rate.items():
         rows.append((f"{name} pipeline alone", value))
@@ -173,6 +189,14 @@ def main(argv=None):
     print(f"cookbook CNN: {forward / 1e6:.1f} MFLOP forward, {per_image / 1e6:.1f} MFLOP per trained image")
     print(f"tf.data training / in-memory training = {train['dataset'] / train['in-memory']:.2f} (target >= 0.9)")
     print(f"queue training / in-memory training   = {train['queue'] / train['in-memory']:.2f}")
+    median = {name: float(np.median(values)) for name, values in step_seconds.items()}
+    print("median step time, steps interleaved across the inputs: " +
+          ", ".join(f"{name} {1e3 * value:.0f} ms" for name, value in median.items()))
+    print(f"finite check in the step: {median['in-memory, finite check'] / median['in-memory']:.3f}x the "
+          "plain step's median time")
+    for name in ("queue", "dataset"):
+        print(f"{name}: seeded (repeats exactly) / unseeded median step time = "
+              f"{median[name] / median[name + ', unseeded']:.3f}")
     best = max(train.values())
     print(f"CNN training FLOP rate / GEMM rate     = {best * per_image / gemm:.2f} (target >= 0.6; "
           f"{best * per_image / 1e9:.1f} GFLOP/s)")

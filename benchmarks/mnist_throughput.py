@@ -6,7 +6,8 @@ Measured in one run:
     predictions again; numpy fancy-index sampling with np.random.choice),
   * TensorFlow's float32 GEMM rate on the same machine,
 and reports images/s, the ratio ours/seed-shaped (target >= 1.5) and the fraction of the GEMM rate
-(FLOPs per training image x images/s / GEMM FLOP/s; target >= 0.6).
+(FLOPs per training image x images/s / GEMM FLOP/s; target >= 0.6).  Also (issue 12) the step
+with the finite-weights check that fit fetches before each checkpoint, against the plain step.
 
   python benchmarks/mnist_throughput.py [--steps 100] [--rounds 3] [--main-job]
 
@@ -80,6 +81,24 @@ def measure(steps, images, labels, rounds=3):
                     session.run([net.loss, net.probabilities], feed_dict=train_dict)
                 return steps * BATCH / (time.perf_counter() - began)
 
+            finite = training.all_finite(tf.global_variables(), after=net.train_op)
+            alone = training.all_finite(tf.global_variables())
+            plain = {"train": net.train_op, "loss": net.loss, "accuracy": net.accuracy}
+            checked = dict(plain, finite=finite)
+            times = {"plain": [], "checked": [], "alone": []}
+
+            def timed_run(name, fetches, feed_dict=None):
+                began = time.perf_counter()
+                session.run(fetches, feed_dict)
+                times[name].append(time.perf_counter() - began)
+
+            def check_cost():
+                # step by step, alternating, so bursts of load elsewhere hit both alike; medians
+                for _ in range(steps):
+                    timed_run("plain", plain, feed())
+                    timed_run("checked", checked, feed())
+                    timed_run("alone", alone)
+
             def forward_only():
                 # what the seed's second Session.run costs: loss and predictions, no update
                 batch = {net.images: images[:BATCH], net.labels: labels[:BATCH]}
@@ -95,7 +114,9 @@ def measure(steps, images, labels, rounds=3):
                 ours_rate = max(ours_rate, our_loop())
                 seed_rate = max(seed_rate, seed_loop())
                 forward_rate = max(forward_rate, forward_only())
-    return ours_rate, seed_rate, forward_rate
+                check_cost()
+    medians = {name: float(np.median(values)) for name, values in times.items()}
+    return ours_rate, seed_rate, forward_rate, medians
 
 
 def time_main_job():
@@ -120,7 +141,7 @@ def main():
     rng = np.random.default_rng(0)
     images = rng.random((10000, 28, 28, 1), dtype=np.float32)
     labels = rng.integers(0, 10, 10000).astype(np.int32)
-    ours, seed, forward = measure(args.steps, images, labels, args.rounds)
+    ours, seed, forward, medians = measure(args.steps, images, labels, args.rounds)
     gemm = gemm_flops(tf)
     flops = cookbook_train_flops_per_image()
     print(f"machine: {machine()}; TensorFlow {tf.VERSION}; {time.strftime('%Y-%m-%d')}")
@@ -134,6 +155,9 @@ def main():
     ceiling = 1 + ours / forward
     print(f"\nforward pass alone: {forward:.0f} images/s; so one Session.run per step can be at most "
           f"{ceiling:.2f}x the seed-shaped loop with the same training step")
+    plain, checked, alone = (1e3 * medians[k] for k in ("plain", "checked", "alone"))
+    print(f"finite-weights check (fetched only on the steps that save): median step {plain:.2f} ms plain, "
+          f"{checked:.2f} ms with the check ({checked / plain:.3f}x); the check as its own run {alone:.3f} ms")
     if args.main_job:
         print()
         table(time_main_job(), ["README main job: recipes/mnist_cnn.py --dataset synthetic", "wall time"])

@@ -4,14 +4,17 @@
 set and returns a :class:`MnistRun` (metrics, history, figures) for a recipe or a notebook.
 """
 
+import contextlib
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
+from cnn_cookbook import cluster as clusters
 from cnn_cookbook import plots, run_folder, summaries, training
 from cnn_cookbook.cli import check_batch_size
+from cnn_cookbook.errors import CookbookError
 from cnn_cookbook.fileio import ensure_dir, ensure_writable_dir
 from cnn_cookbook.nets import get_network
 from cnn_cookbook.tf1 import new_session, resolve_device, seed_everything, tf
@@ -65,7 +68,7 @@ class MnistRun:
 @run_folder.claiming
 def train_mnist(data, model="cookbook", output_dir="runs/mnist_cnn", seed=0, device="auto",
                 resume=False, early_stopping=False, checkpoint_every=100, progress=True, figures=True,
-                summaries_dir=None, histogram_every=0, **overrides):
+                summaries_dir=None, histogram_every=0, cluster=None, **overrides):
     """Train ``model`` on ``data`` (:class:`cnn_cookbook.datasets.mnist.MnistData`).
 
     ``overrides`` replace any :class:`Hyperparameters` field (steps, batch_size, learning_rate,
@@ -74,26 +77,41 @@ def train_mnist(data, model="cookbook", output_dir="runs/mnist_cnn", seed=0, dev
     ``output_dir/tensorboard``; histograms every ``histogram_every`` steps) and
     ``network.json`` under ``output_dir``; metrics and plots are returned, not written
     (``figures=False`` skips drawing them, for callers that train many networks).
+
+    ``cluster`` (a worker's :class:`cnn_cookbook.cluster.ClusterConfig`) trains this process's
+    shard of the training set as one worker of a cluster; only the chief evaluates and writes.
     """
     hp = replace(MODELS[model], **{k: v for k, v in overrides.items() if v is not None})
     check_batch_size(hp.batch_size, len(data.train), f"the training split of {data.name}")
+    if cluster is not None and early_stopping:
+        raise CookbookError("--early-stopping runs in a single process only (the workers would stop apart)")
+    worker = clusters.Worker(cluster) if cluster is not None else None
+    chief = worker is None or worker.is_chief
+    if worker is not None:  # each worker its own examples and its own random stream
+        data = replace(data, train=data.train.shard(cluster.task_index, cluster.num_workers))
+        seed = seed + cluster.task_index
     output_dir = ensure_dir(output_dir)
     checkpoint_dir = output_dir / "checkpoints"
     graph = tf.Graph()
     with graph.as_default():
         rng = seed_everything(seed)
-        net = training.build_classifier(get_network(hp.network), data.image_shape, len(data.class_names),
-                                        make_optimizer(hp), hp.learning_rate)
-        checkpoints = training.Checkpoints(checkpoint_dir)
+        placement = tf.device(worker.device_setter()) if worker else contextlib.nullcontext()
+        with placement:
+            optimizer = make_optimizer(hp)
+            net = training.build_classifier(get_network(hp.network), data.image_shape, len(data.class_names),
+                                            worker.optimizer_factory(optimizer) if worker else optimizer,
+                                            hp.learning_rate)
+            step_after = worker.step_after(net.train_op, net.global_step) if worker else None
+            checkpoints = training.Checkpoints(checkpoint_dir)
         best = training.Checkpoints(output_dir / "best", max_to_keep=1) if early_stopping else None
-        if not resume:  # the first write of a fresh run: an earlier run moves aside whole
+        if not resume and chief:  # the first write of a fresh run: an earlier run moves aside whole
             run_folder.keep_earlier_run(output_dir)
         summaries.add_input_images(net.images)
         if histogram_every:
             summaries.add_histograms(net.endpoints)
         # TensorFlow's event writer only logs a failure and carries on; check the folder first
-        writer = summaries.RunWriters(ensure_writable_dir(summaries_dir or output_dir / "tensorboard"), graph,
-                                       histogram_every)
+        writer = (summaries.RunWriters(ensure_writable_dir(summaries_dir or output_dir / "tensorboard"), graph,
+                                       histogram_every) if chief else None)
         last_batch = {}
 
         def feed():
@@ -121,8 +139,12 @@ def train_mnist(data, model="cookbook", output_dir="runs/mnist_cnn", seed=0, dev
             return (f"step {step}: loss {values['loss']:.3f} train acc {100 * values['accuracy']:.2f}% {shown}"
                     + (" *" if improved else ""))
 
-        with new_session(graph, device) as session:
-            start = checkpoints.start(session, resume)
+        opened = worker.session(checkpoints, resume) if worker else _local_session(graph, device, checkpoints, resume)
+        with opened as (session, start):
+            if not chief:  # a worker only trains; the chief evaluates, checkpoints and reports
+                result = training.fit(session, net, hp.steps, start_step=start, feed=feed, progress=progress,
+                                      global_step=step_after)
+                return MnistRun(_worker_metrics(cluster, result), result.history, {}, checkpoint_dir)
             training.write_network_info(checkpoint_dir, network=hp.network, image_shape=list(data.image_shape),
                                         num_classes=len(data.class_names), class_names=list(data.class_names),
                                         dataset=data.name)
@@ -131,7 +153,8 @@ def train_mnist(data, model="cookbook", output_dir="runs/mnist_cnn", seed=0, dev
             result = training.fit(session, net, hp.steps, start_step=start, feed=feed, evaluate=evaluate,
                                   eval_every=hp.eval_every, checkpoints=checkpoints,
                                   checkpoint_every=checkpoint_every, summary_writer=writer,
-                                  early_stopping=stopper, progress=progress, describe=describe)
+                                  early_stopping=stopper, progress=progress, describe=describe,
+                                  global_step=step_after)
             wall = time.time() - began
             test_accuracy, probabilities = training.evaluate_classifier(
                 session, net, data.test.images, data.test.labels)
@@ -140,23 +163,39 @@ def train_mnist(data, model="cookbook", output_dir="runs/mnist_cnn", seed=0, dev
             drawn = mnist_figures(session, net, hp, data, last_batch, probabilities) if figures else {}
         writer.close()
     steps_run = result.steps_run
+    # in sync mode one step averages one batch from each of the replicas
+    examples_per_step = hp.batch_size * (cluster.replicas if cluster is not None and cluster.sync else 1)
     metrics = {
         "recipe": "mnist_cnn", "model": model, "dataset": data.name, "steps": result.final_step,
         "steps_this_run": steps_run, "resumed_from_step": start,
         "test_accuracy": test_accuracy, "test_examples": int(len(data.test)),
         "validation_accuracy": validation_accuracy,
         "train_seconds": result.train_seconds, "wall_seconds": wall,
-        "images_per_second": steps_run * hp.batch_size / result.train_seconds if result.train_seconds else None,
+        "images_per_second": steps_run * examples_per_step / result.train_seconds if result.train_seconds else None,
         "stopped_early": result.stopped_early, "best_step": result.best_step,
         "weights_step": result.weights_step,  # the step whose weights were evaluated and kept
         "hyperparameters": {k: getattr(hp, k) for k in hp.__dataclass_fields__},
         "seed": seed, "device": resolve_device(device), "tensorflow": tf.VERSION,
     }
+    if cluster is not None:
+        metrics["cluster"] = cluster.describe()
     if figures:
         drawn.update(loss=plots.loss_curve(result.history), accuracy=plots.accuracy_curves(result.history))
         if early_stopping:
             drawn["validation_improvements"] = plots.improvement_marks(result.history)
     return MnistRun(metrics, result.history, drawn, checkpoint_dir, probabilities)
+
+
+@contextlib.contextmanager
+def _local_session(graph, device, checkpoints, resume):
+    """A single process's ``(session, start_step)``, as :meth:`cluster.Worker.session` gives a worker's."""
+    with new_session(graph, device) as session:
+        yield session, checkpoints.start(session, resume)
+
+
+def _worker_metrics(cluster, result):
+    return {"recipe": "mnist_cnn", "task": cluster.task, "steps": result.final_step,
+            "updates_by_this_worker": len(result.history.train["step"]), "cluster": cluster.describe()}
 
 
 def mnist_figures(session, net, hp, data, last_batch, test_probabilities):

@@ -173,6 +173,9 @@ def claiming(function):
     def wrapped(*args, **kwargs):
         bound = signature.bind(*args, **kwargs)
         bound.apply_defaults()
+        task = bound.arguments.get("cluster")
+        if task is not None and not task.is_chief:  # a cluster's chief alone owns the folder
+            return function(*args, **kwargs)
         with claim(bound.arguments["output_dir"]):
             return function(*args, **kwargs)
     return wrapped

@@ -475,7 +475,7 @@ def _interrupted(signum, step, saved):
 
 def fit(session, graph, steps, *, start_step=0, feed=None, evaluate=None, eval_every=None,
         checkpoints=None, checkpoint_every=None, summary_writer=None, summary_every=10,
-        early_stopping=None, progress=True, history=None, describe=None):
+        early_stopping=None, progress=True, history=None, describe=None, global_step=None):
     """Train from ``start_step`` up to ``steps`` (total, so a resumed run finishes the same count).
 
     ``graph`` is anything with ``train_op``, ``loss`` and ``accuracy`` tensors (a
@@ -486,6 +486,9 @@ def fit(session, graph, steps, *, start_step=0, feed=None, evaluate=None, eval_e
     ``summary_writer``: a :class:`cnn_cookbook.summaries.RunWriters`; training scalars (and the
     graph's other summaries) go to its ``train/`` run every ``summary_every`` steps, histograms
     every ``summary_writer.histogram_every`` steps, evaluations to ``eval/`` / ``validation/``.
+    ``global_step``, a tensor read after each update, makes the step count its value instead of
+    counting this loop's updates (cluster mode: the other workers advance it too); evaluations
+    and checkpoints then fall on the first step at or past each multiple of their interval.
 
     With ``checkpoints``, every save is checked finite first (in the step's own ``Session.run``),
     the history is saved beside each checkpoint, and a resumed run (``start_step`` > 0) carries
@@ -497,6 +500,8 @@ def fit(session, graph, steps, *, start_step=0, feed=None, evaluate=None, eval_e
     if history is None:
         history = checkpoints.saved_history(start_step) if checkpoints is not None and start_step else History()
     fetches = {"train": graph.train_op, "loss": graph.loss}
+    if global_step is not None:
+        fetches["global_step"] = global_step
     if getattr(graph, "accuracy", None) is not None:
         fetches["accuracy"] = graph.accuracy
     summary_op = histogram_op = None
@@ -526,18 +531,18 @@ def fit(session, graph, steps, *, start_step=0, feed=None, evaluate=None, eval_e
                 began = time.perf_counter()
                 values = session.run(run_fetches, feed_dict)
                 train_seconds += time.perf_counter() - began
-                step += 1
+                previous, step = step, (int(values["global_step"]) if global_step is not None else step + 1)
                 loss = float(values["loss"])
                 if not math.isfinite(loss):
                     raise _diverged(step, loss, checkpoints)
                 history.log_train(step, loss, values.get("accuracy"))
                 if summary_writer is not None:
                     summary_writer.train_step(step, values, summarise)
-                bar.update(1)
-                if step % 10 == 0 or step == steps:
+                bar.update(max(0, step - previous))
+                if step % 10 == 0 or step >= steps:
                     bar.set_postfix(loss=f"{loss:.3f}", **({"acc": f"{values['accuracy']:.3f}"} if "accuracy" in values else {}))
-                last = step == steps
-                if evaluate is not None and eval_every and (step % eval_every == 0 or last):
+                last = step >= steps
+                if evaluate is not None and eval_every and (step // eval_every > previous // eval_every or last):
                     results = evaluate(session)
                     history.log_eval(step, results)
                     if summary_writer is not None:
@@ -551,7 +556,8 @@ def fit(session, graph, steps, *, start_step=0, feed=None, evaluate=None, eval_e
                                   f"step {early_stopping.best_step} ({early_stopping.best_value:.4f})")
                         stopped = True
                 if checkpoints is not None and (stopped or last or stop.received or
-                                                (checkpoint_every and step % checkpoint_every == 0)):
+                                                (checkpoint_every and
+                                                 step // checkpoint_every > previous // checkpoint_every)):
                     saved = save(step, values)
                 if stop.received:
                     raise _interrupted(stop.received, step, saved if checkpoints is not None else None)

@@ -7,6 +7,7 @@
   python recipes/mnist_cnn.py --model hvass-cnn              # Hvass #02
   python recipes/mnist_cnn.py --model hvass-cnn --early-stopping   # Hvass #04
   python recipes/mnist_cnn.py --model hvass-chain            # Hvass #03: #02 in the chained style
+  python recipes/local_cluster.py --ps 1 --workers 2 -- recipes/mnist_cnn.py   # 1 ps + 2 workers
 
 Writes metrics.json, PNG plots, checkpoints/ and tensorboard/ (train/ and eval/ runs:
 tensorboard --logdir runs/mnist_cnn/tensorboard) into --output-dir.
@@ -17,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
-from cnn_cookbook import cli  # noqa: E402
+from cnn_cookbook import cli, cluster  # noqa: E402
 
 
 def parse_args(argv):
@@ -42,6 +43,7 @@ def parse_args(argv):
                    help="after training, write the classifier as a SavedModel (serving_default signature)")
     cli.add_summary_args(p)
     cli.add_tf1_aliases(p)
+    cluster.add_cluster_args(p)
     return p.parse_args(argv)
 
 
@@ -49,14 +51,19 @@ def parse_args(argv):
 def main(argv=None):
     args = parse_args(argv)
     cli.apply_log_device_placement(args)
+    task = cluster.cluster_from_args(args)
+    if task is not None and task.job_name == "ps":
+        return cluster.serve_ps(task)
     from cnn_cookbook.fileio import ensure_dir
     from cnn_cookbook.run_folder import claim
 
+    if task is not None and not task.is_chief:  # the chief alone owns (and writes) the output folder
+        return train_and_report(args, ensure_dir(args.output_dir), task)
     with claim(ensure_dir(args.output_dir)) as output_dir:  # held until the outputs are written
-        train_and_report(args, output_dir)
+        train_and_report(args, output_dir, task)
 
 
-def train_and_report(args, output_dir):
+def train_and_report(args, output_dir, task=None):
     from cnn_cookbook.datasets.mnist import load_mnist
     from cnn_cookbook.mnist_cnn import train_mnist
 
@@ -69,7 +76,11 @@ def train_and_report(args, output_dir):
                       progress=not args.no_progress, steps=args.steps, batch_size=args.batch_size,
                       learning_rate=args.learning_rate, momentum=args.momentum, eval_every=args.eval_every,
                       eval_size=args.eval_size, patience=args.patience, summaries_dir=args.summaries_dir,
-                      histogram_every=args.histograms_every)
+                      histogram_every=args.histograms_every, cluster=task)
+    if task is not None and not task.is_chief:
+        print(f"{task.task}: done at step {run.metrics['steps']} "
+              f"({run.metrics['updates_by_this_worker']} updates of its own)")
+        return
     if args.export_savedmodel:
         from cnn_cookbook.serving import export_checkpoint
 

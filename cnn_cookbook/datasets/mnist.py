@@ -54,6 +54,10 @@ class Split:
         index = np.concatenate(picked)
         return self.images[index], self.labels[index]
 
+    def shard(self, index, count):
+        """Every ``count``-th example from ``index``: disjoint shards that together cover the split."""
+        return Split(self.images[index::count], self.labels[index::count])
+
     def sample(self, batch_size, rng):
         """``batch_size`` examples drawn with replacement (the cookbook's np.random.choice)."""
         index = rng.integers(0, len(self.labels), batch_size)

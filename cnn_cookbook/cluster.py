@@ -27,6 +27,7 @@ Parsing and checking (everything above ``Worker``) needs no TensorFlow.
 import json
 import os
 import socket
+import threading
 import time
 from dataclasses import dataclass
 
@@ -178,12 +179,6 @@ def cluster_from_args(args, environ=None):
     return ClusterConfig(ps, workers, job, index, bool(args.sync_replicas), replicas, args.cluster_timeout)
 
 
-def shard(count, config):
-    """Indices of this worker's share of ``count`` examples (every num_workers-th, from its index):
-    the workers' shards are disjoint and together cover everything."""
-    return range(config.task_index, count, config.num_workers)
-
-
 # ---------------------------------------------------------------------------------------------
 # Sockets: checks that need no TensorFlow
 
@@ -197,6 +192,8 @@ def check_port_free(config):
     """One line, not a crash inside gRPC, when this task's port is taken."""
     host, port = _split(config.address)
     probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    # as a server binds: a port left in TIME_WAIT by an earlier run is free; only a listener counts
+    probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         probe.bind(("", port))   # TensorFlow's server listens on every interface
     except OSError:
@@ -243,6 +240,7 @@ def lost_tasks(config):
 # TensorFlow: servers, placement, sessions
 
 _FINGERPRINT = "cnn_cookbook_cluster_fingerprint_ps{}"
+SPEC_WAIT = 15.0   # seconds a ps may take between opening its port and publishing its cluster spec
 
 
 def _tf():
@@ -301,9 +299,10 @@ def serve_ps(config, announce=print):
 class Worker:
     """One worker task: its server, its device placement, its optimizer wrapper and its session."""
 
-    def __init__(self, config, cpu_devices=1):
+    def __init__(self, config, cpu_devices=1, announce=print):
+        check_port_free(config)   # the quick failures first
         wait_for(config, ps_tasks(config))
-        self.config = config
+        self.config, self.announce = config, announce
         self.tf = _tf()
         self.server = start_server(config, cpu_devices)
         self.sync_optimizer = None
@@ -392,9 +391,12 @@ class _WorkerSession:
         tf, worker, config, extra = self.worker.tf, self.worker, self.worker.config, self.worker._extra
         try:
             self._check_fingerprints()
+            restored = ""
             if worker.is_chief:
                 self.session = tf.Session(worker.server.target, config=worker.session_config(self.cpu_devices))
+                latest = self.checkpoints.latest() if self.resume else None
                 start = self.checkpoints.start(self.session, self.resume)
+                restored = f", restored from {os.path.basename(latest)}" if latest else ""
                 self.session.run(extra["local_init"])
             else:
                 manager = tf.train.SessionManager(
@@ -414,14 +416,19 @@ class _WorkerSession:
                 self.threads = extra["queue_runner"].create_threads(self.session, coord=self.coordinator,
                                                                     daemon=True, start=True)
         except tf.errors.OpError as exc:
+            raise self._fail(exc) from None
+        except BaseException:
             self._close()
-            raise self._translate(exc) from None
+            raise
+        self.worker.announce(f"{config.task} joined the cluster at step {start}{restored}")
         return self.session, start
 
     def _check_fingerprints(self):
         """Every ps must have been started with this task's cluster spec."""
         tf, config, extra = self.worker.tf, self.worker.config, self.worker._extra
-        deadline = time.monotonic() + config.timeout
+        # A ps started with another cluster spec keeps its state apart from this task's session, so
+        # its fingerprint stays "uninitialized" here; a matching ps sets it within moments of starting.
+        deadline = time.monotonic() + min(config.timeout, SPEC_WAIT)
         with tf.Session(self.worker.server.target, config=self.worker.session_config()) as probe:
             for index, fingerprint in enumerate(extra["fingerprints"]):
                 while True:
@@ -430,8 +437,10 @@ class _WorkerSession:
                         break
                     except tf.errors.FailedPreconditionError:   # that ps has not set it yet
                         if time.monotonic() > deadline:
-                            raise ClusterError(f"ps {index} at {config.ps[index]} answers but is not a "
-                                               "cnn_cookbook ps task (its cluster spec never appeared)")
+                            raise ClusterError(
+                                f"{config.task} and ps {index} at {config.ps[index]} were started with "
+                                "different cluster specs (or that is not a cnn_cookbook ps task); start "
+                                "every task with the same --ps-hosts and --worker-hosts")
                         time.sleep(0.2)
                 if theirs != config.fingerprint():
                     raise ClusterError(
@@ -450,18 +459,29 @@ class _WorkerSession:
                     self.coordinator.request_stop()
                 self.session.run(extra["done"])
             except tf.errors.OpError as error:
-                self._close()
-                raise self._translate(error) from None
-        self._close()
+                raise self._fail(error) from None
         if isinstance(exc, tf.errors.OpError):
-            raise self._translate(exc) from None
+            raise self._fail(exc) from None
+        self._close()
         return False
 
-    def _close(self):
+    def _fail(self, exc):
+        """Close after ``exc``; returns the error to raise (one line when a ps is gone)."""
+        error = self._translate(exc)
+        self._close(lost=error is not exc)
+        return error
+
+    def _close(self, lost=False):
         if self.coordinator is not None:
             self.coordinator.request_stop()
         if self.session is not None:
-            self.session.close()   # cancels the token thread's pending step (a clean stop for it)
+            if lost:
+                # closing talks to every task and waits on the dead one: give it moments, not forever
+                closer = threading.Thread(target=self.session.close, daemon=True)
+                closer.start()
+                closer.join(2.0)
+            else:
+                self.session.close()   # cancels the token thread's pending step (a clean stop for it)
         if self.coordinator is not None:
             self.coordinator.join(self.threads, stop_grace_period_secs=5, ignore_live_threads=True)
         self.session = None

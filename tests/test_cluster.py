@@ -1,0 +1,218 @@
+"""Cluster mode: flags and TF_CONFIG, bad input, and real ps/worker processes on 127.0.0.1.
+
+The process tests are few and small (the linear model, tiny batches) because each task is a
+TensorFlow start-up; every one is bounded in time and every process is killed on failure.
+"""
+
+import argparse
+import importlib.util
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from conftest import REPO, assert_one_line_error, run_recipe
+
+
+def _args(**given):
+    from cnn_cookbook import cluster
+
+    parsed = cluster.add_cluster_args(argparse.ArgumentParser()).parse_args([])
+    for key, value in given.items():
+        setattr(parsed, key, value)
+    return parsed
+
+
+def test_cluster_from_flags_and_tf_config():
+    from cnn_cookbook.cluster import ClusterError, cluster_from_args
+    from cnn_cookbook.datasets.mnist import Split
+
+    assert cluster_from_args(_args(), environ={}) is None
+    config = cluster_from_args(_args(ps_hosts="127.0.0.1:1", worker_hosts="127.0.0.1:2,127.0.0.1:3",
+                                     job_name="worker", task_index=1, sync_replicas=True), environ={})
+    assert (config.ps, config.workers, config.task, config.is_chief) == (
+        ("127.0.0.1:1",), ("127.0.0.1:2", "127.0.0.1:3"), "worker 1", False)
+    assert config.replicas == 2 and config.describe()["workers"] == 2
+    # TF_CONFIG, with the estimator's separate chief counted as worker 0
+    tf_config = json.dumps({"cluster": {"ps": ["h:1"], "chief": ["h:2"], "worker": ["h:3"]},
+                            "task": {"type": "worker", "index": 0}})
+    from_env = cluster_from_args(_args(), environ={"TF_CONFIG": tf_config})
+    assert from_env.workers == ("h:2", "h:3") and from_env.task == "worker 1"
+    # the flags win over TF_CONFIG
+    flagged = cluster_from_args(_args(ps_hosts="a:1", worker_hosts="a:2", job_name="ps", task_index=0),
+                                environ={"TF_CONFIG": tf_config})
+    assert flagged.task == "ps 0" and flagged.fingerprint() != from_env.fingerprint()
+    # the workers' shards of a split are disjoint and cover it
+    split = Split(np.zeros((11, 28, 28, 1), np.float32), np.arange(11, dtype=np.int32))
+    parts = [split.shard(i, 3).labels.tolist() for i in range(3)]
+    assert sorted(sum(parts, [])) == list(range(11)) and parts[0][:2] == [0, 3]
+    for given, fragment in [
+        (dict(job_name="chief"), "unknown --job-name 'chief'"),
+        (dict(task_index=2), "--task-index 2 is beyond the 2 worker host(s)"),
+        (dict(worker_hosts="127.0.0.1"), "is not host:port"),
+        (dict(task_index=None), "needs --task-index"),
+    ]:
+        flags = dict(ps_hosts="127.0.0.1:1", worker_hosts="127.0.0.1:2,127.0.0.1:3", job_name="worker",
+                     task_index=0)
+        flags.update(given)
+        with pytest.raises(ClusterError) as raised:
+            cluster_from_args(_args(**flags), environ={})
+        assert fragment in str(raised.value)
+
+
+def _recipe_main(name):
+    spec = importlib.util.spec_from_file_location(f"recipe_{name}", REPO / "recipes" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.main
+
+
+def _one_line_error(capsys, main, argv):
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 2
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error:"), lines
+    return lines[0]
+
+
+def test_a_worker_without_its_ps_or_port_fails_with_one_line(mnist_dir, tmp_path, capsys):
+    """In this process: each check fails before any server starts."""
+    from cnn_cookbook.launcher import free_ports
+
+    main = _recipe_main("mnist_cnn")
+    ps, worker = free_ports(2)
+    common = ["--dataset", "idx", "--data-dir", str(mnist_dir), "--output-dir", str(tmp_path), "--no-progress",
+              "--ps-hosts", f"127.0.0.1:{ps}", "--worker-hosts", f"127.0.0.1:{worker}", "--job-name", "worker"]
+    began = time.monotonic()
+    line = _one_line_error(capsys, main, common + ["--task-index", "0", "--cluster-timeout", "1.5"])
+    assert f"cannot reach ps 0 at 127.0.0.1:{ps} after 1.5 s" in line
+    assert time.monotonic() - began < 60  # bounded by the flag, not a hang
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", worker))
+        taken.listen(1)
+        line = _one_line_error(capsys, main, common + ["--task-index", "0"])
+    assert f"port {worker} of worker 0" in line and "already in use" in line
+    assert "--task-index 1 is beyond" in _one_line_error(capsys, main, common + ["--task-index", "1"])
+    assert "unknown --job-name 'boss'" in _one_line_error(capsys, main, common + ["--task-index", "0", "--job-name",
+                                                                                   "boss"])
+
+
+# ---------------------------------------------------------------------------------------------
+# Real processes
+
+
+@pytest.fixture
+def local_cluster(tmp_path):
+    """A factory of LocalClusters whose processes are all killed when the test ends."""
+    from cnn_cookbook.launcher import LocalCluster
+
+    made = []
+
+    def make(*args, **kwargs):
+        cluster = LocalCluster(REPO / "recipes" / "mnist_cnn.py", *args, log_dir=tmp_path / "logs",
+                               echo=lambda line: None, **kwargs)
+        made.append(cluster)
+        return cluster
+
+    yield make
+    for cluster in made:
+        for task in cluster.tasks.values():
+            if task.process.poll() is None:
+                os.kill(task.process.pid, signal.SIGCONT)  # a paused task cannot act on SIGTERM
+        cluster.stop_all()
+
+
+def _wait_until(condition, what, timeout=120):
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+def _latest_checkpoint(directory):
+    state = Path(directory) / "checkpoints" / "checkpoint"
+    if not state.is_file():
+        return 0
+    first = state.read_text().splitlines()[0]
+    return int(first.rsplit("-", 1)[1].strip('"'))
+
+
+def _joined(task):
+    return any(" joined the cluster at step " in line for line in task.lines)
+
+
+def test_workers_chief_and_ps_faults_on_loopback(local_cluster, mnist_dir, tmp_path):
+    """Mismatched spec; a worker killed and restarted rejoins; the chief killed and restarted
+    resumes from its checkpoint; a lost ps stops the workers with one line; the cluster started
+    again (sync mode, through recipes/local_cluster.py) resumes from the chief's last checkpoint
+    and finishes at the requested step with the single-process outputs."""
+    out = tmp_path / "run"
+    steps = 200
+    flags = ["--model", "linear", "--dataset", "idx", "--data-dir", mnist_dir, "--output-dir", out,
+             "--steps", steps, "--batch-size", 20, "--eval-every", 10, "--eval-size", 100,
+             "--checkpoint-every", 10, "--no-progress", "--cluster-timeout", 60]
+    cluster = local_cluster([str(f) for f in flags], ps=1, workers=2)
+
+    cluster.start("ps", 0)
+    other = list(cluster.worker_hosts) + ["127.0.0.1:1"]
+    bad = cluster.start("worker", 1, ["--worker-hosts", ",".join(other)])
+    assert bad.process.wait(120) == 2
+    bad.finish()
+    assert f"worker 1 and ps 0 at {cluster.ps_hosts[0]} were started with different cluster specs" in bad.last_error()
+
+    w1 = cluster.start("worker", 1)
+    w0 = cluster.start("worker", 0)
+    _wait_until(lambda: _latest_checkpoint(out) >= 10 and _joined(w1), "a first checkpoint")
+    # a worker dies; while it comes back the chief is paused so the job cannot end without it
+    w1.kill()
+    os.kill(w0.process.pid, signal.SIGSTOP)
+    w1 = cluster.start("worker", 1)
+    _wait_until(lambda: _joined(w1), "worker 1 to rejoin")
+    os.kill(w0.process.pid, signal.SIGCONT)
+    # the chief dies after its next checkpoint and resumes from its latest one
+    mark = _latest_checkpoint(out)
+    _wait_until(lambda: _latest_checkpoint(out) > mark, "a checkpoint after the rejoin")
+    os.kill(w1.process.pid, signal.SIGSTOP)
+    w0.kill()
+    resumed_at = _latest_checkpoint(out)
+    w0 = cluster.start("worker", 0, ["--resume"])
+    _wait_until(lambda: _joined(w0), "the chief to come back")
+    os.kill(w1.process.pid, signal.SIGCONT)
+    assert f"restored from model.ckpt-{resumed_at}" in "\n".join(w0.lines)
+    # the ps dies: both workers stop with one line naming it
+    mark = _latest_checkpoint(out)
+    _wait_until(lambda: _latest_checkpoint(out) > mark, "a checkpoint after the chief's return")
+    cluster.task("ps", 0).kill()
+    for worker in (w0, w1):
+        assert worker.process.wait(120) == 2
+        worker.finish()
+        assert "lost ps 0 at " + cluster.ps_hosts[0] in worker.last_error(), worker.lines[-3:]
+    last = _latest_checkpoint(out)
+    assert 10 <= last < steps
+    assert not (out / "metrics.json").exists()
+
+    # the whole cluster again, in sync mode, through the launcher
+    proc = subprocess.run([sys.executable, str(REPO / "recipes" / "local_cluster.py"), "--timeout", "240", "--",
+                           str(REPO / "recipes" / "mnist_cnn.py"), *map(str, flags), "--resume", "--sync-replicas"],
+                          capture_output=True, text=True, timeout=300,
+                          env=dict(os.environ, MPLBACKEND="Agg"))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr
+    assert f"[worker 0] worker 0 joined the cluster at step {last}, restored from model.ckpt-{last}" in proc.stdout
+    assert "[ps 0] ps 0: every worker is done; stopping" in proc.stdout
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["resumed_from_step"] == last and metrics["steps"] == steps
+    assert metrics["cluster"]["workers"] == 2 and metrics["cluster"]["sync_replicas"] is True
+    assert metrics["test_accuracy"] > 0.5 and metrics["test_examples"] == 1000
+    for name in ("history.json", "loss.png", "accuracy.png", "confusion_matrix.png", "weights.png",
+                 "checkpoints/network.json", "logs/worker1.log", "logs/ps0.log"):
+        assert (out / name).is_file(), name
+    assert list((out / "tensorboard").iterdir())

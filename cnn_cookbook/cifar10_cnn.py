@@ -14,6 +14,7 @@ Seed bugs fixed here (see recipes.md):
 - queue threads were never stopped; here they run under a Coordinator and are joined.
 """
 
+import contextlib
 import math
 import time
 from dataclasses import asdict, dataclass, replace
@@ -21,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from cnn_cookbook import cluster as clusters
 from cnn_cookbook import plots, run_folder, summaries, training
 from cnn_cookbook.datasets import cifar10_pipeline as pipelines
 from cnn_cookbook.cli import check_batch_size
@@ -155,19 +157,24 @@ def tower_device_type(device, num_devices):
 
 
 def build_cifar10_graph(hp, batches_dir, pipeline="queue", num_devices=1, device="auto", seed=None,
-                        steps_per_epoch=1, eval_batch_size=1000):
-    """Input pipeline -> towers -> averaged update, plus the evaluation network, in the default graph."""
+                        steps_per_epoch=1, eval_batch_size=1000, shard=None, wrap_optimizer=None):
+    """Input pipeline -> towers -> averaged update, plus the evaluation network, in the default graph.
+
+    ``shard`` ``(index, count)`` trains on every count-th training record only (a cluster
+    worker's share); ``wrap_optimizer(optimizer)`` may replace the optimizer (sync replicas)."""
     device_type = tower_device_type(device, num_devices)
     core = {"cookbook": nets.cookbook_cifar, "hvass": nets.hvass_cifar,
             "keras-style": nets.keras_style_cifar}[hp.style]
     with tf.device("/cpu:0"):  # input work stays on the host, as in the anchor
         batch = pipelines.train_batch(pipeline, batches_dir, hp.batch_size, hp.style, seed,
-                                      hp.shuffle_buffer, hp.reader_threads)
+                                      hp.shuffle_buffer, hp.reader_threads, shard)
         stream = pipelines.eval_stream(pipeline, batches_dir, "test", eval_batch_size, hp.style)
     global_step = tf.train.get_or_create_global_step()
     rate = learning_rate(hp, global_step, steps_per_epoch)
+    optimizer = make_optimizer(hp.optimizer, rate)
     towers = build_towers(lambda images: core(images, len(CLASS_NAMES), True)[0], batch.images, batch.labels,
-                          make_optimizer(hp.optimizer, rate), num_devices, device_type, global_step, rate)
+                          wrap_optimizer(optimizer) if wrap_optimizer else optimizer, num_devices, device_type,
+                          global_step, rate)
     with tf.device(variables_on_cpu(f"/{device_type}:0")), tf.name_scope("evaluation"):
         probabilities = tf.nn.softmax(core(stream.images, len(CLASS_NAMES), False)[0])
     return Cifar10Graph(towers, stream, probabilities, batch)
@@ -205,7 +212,7 @@ def count_records(batches_dir, split):
 @run_folder.claiming
 def train_cifar10(batches_dir, model="cookbook", output_dir="runs/cifar10_cnn", pipeline="queue",
                   num_devices=1, seed=0, device="auto", resume=False, progress=True, dataset="cifar10",
-                  summaries_dir=None, histogram_every=0, **overrides):
+                  summaries_dir=None, histogram_every=0, cluster=None, **overrides):
     """Train ``model`` on the binary batches in ``batches_dir``; returns a :class:`Cifar10Run`.
 
     ``overrides`` replace :class:`Hyperparameters` fields (steps, epochs, batch_size,
@@ -213,6 +220,10 @@ def train_cifar10(batches_dir, model="cookbook", output_dir="runs/cifar10_cnn", 
     reader_threads).  Checkpoints (with ``network.json``) and TensorBoard events (train/ and
     eval/ under ``summaries_dir``, default ``output_dir/tensorboard``; histograms every
     ``histogram_every`` steps) are written under ``output_dir``; metrics and figures are returned.
+
+    ``cluster`` (a worker's :class:`cnn_cookbook.cluster.ClusterConfig`) trains this process's
+    shard of the training records as one worker of a cluster (with ``num_devices`` towers of its
+    own); only the chief evaluates and writes.
     """
     train_examples = count_records(batches_dir, "train")
     hp, steps_per_epoch = resolve(model, train_examples, **overrides)
@@ -223,20 +234,29 @@ def train_cifar10(batches_dir, model="cookbook", output_dir="runs/cifar10_cnn", 
     output_dir = ensure_dir(output_dir)
     checkpoint_dir = output_dir / "checkpoints"
     resolved_device = tower_device_type(device, num_devices)
+    cpu_devices = num_devices if resolved_device == "cpu" else 1
+    worker = clusters.Worker(cluster, cpu_devices) if cluster is not None else None
+    chief = worker is None or worker.is_chief
+    shard = (cluster.task_index, cluster.num_workers) if cluster is not None else None
+    if cluster is not None:
+        seed = seed + cluster.task_index  # each worker its own shuffling and distortions
     graph = tf.Graph()
     with graph.as_default():
         seed_everything(seed)
-        net = build_cifar10_graph(hp, batches_dir, pipeline, num_devices, device, seed, steps_per_epoch)
+        with tf.device(worker.device_setter()) if worker else contextlib.nullcontext():
+            net = build_cifar10_graph(hp, batches_dir, pipeline, num_devices, device, seed, steps_per_epoch,
+                                      shard=shard, wrap_optimizer=worker.optimizer if worker else None)
+            step_after = worker.step_after(net.train.train_op, net.train.global_step) if worker else None
+            checkpoints = training.Checkpoints(checkpoint_dir)
         summaries.add_scalar("learning_rate", net.train.learning_rate)
-        checkpoints = training.Checkpoints(checkpoint_dir)
-        if not resume:  # the first write of a fresh run: an earlier run moves aside whole
+        if not resume and chief:  # the first write of a fresh run: an earlier run moves aside whole
             run_folder.keep_earlier_run(output_dir)
         summaries.add_input_images(net.input_batch.images)
         if histogram_every:
             summaries.add_histograms(summaries.relu_activations(graph, exclude_scope="evaluation"))
         # TensorFlow's event writer only logs a failure and carries on; check the folder first
-        writer = summaries.RunWriters(ensure_writable_dir(summaries_dir or output_dir / "tensorboard"), graph,
-                                       histogram_every)
+        writer = (summaries.RunWriters(ensure_writable_dir(summaries_dir or output_dir / "tensorboard"), graph,
+                                       histogram_every) if chief else None)
         last_eval = {}
 
         def evaluate(session):
@@ -249,9 +269,16 @@ def train_cifar10(batches_dir, model="cookbook", output_dir="runs/cifar10_cnn", 
             return (f"step {step}: loss {values['loss']:.4f} train acc {100 * values['accuracy']:.1f}% "
                     f"test acc {100 * results['test_accuracy']:.2f}% (all {net.stream.num_examples})")
 
-        cpu_devices = num_devices if resolved_device == "cpu" else 1
-        with new_session(graph, device, cpu_devices) as session:
-            start = checkpoints.start(session, resume)
+        opened = (worker.session(checkpoints, resume, cpu_devices) if worker
+                  else _local_session(graph, device, cpu_devices, checkpoints, resume))
+        with opened as (session, start):
+            if not chief:  # a worker only trains; the chief evaluates, checkpoints and reports
+                with pipelines.queue_runners(session):
+                    result = training.fit(session, net.train, hp.steps, start_step=start, progress=progress,
+                                          global_step=step_after)
+                return Cifar10Run({"recipe": "cifar10_cnn", "task": cluster.task, "steps": result.final_step,
+                                   "updates_by_this_worker": len(result.history.train["step"]),
+                                   "cluster": cluster.describe()}, result.history, {}, checkpoint_dir)
             training.write_network_info(
                 checkpoint_dir, network=hp.network, image_shape=[pipelines.OUTPUT_SIZE[hp.style]] * 2 + [3],
                 num_classes=len(CLASS_NAMES), class_names=list(CLASS_NAMES), dataset=dataset,
@@ -261,7 +288,7 @@ def train_cifar10(batches_dir, model="cookbook", output_dir="runs/cifar10_cnn", 
                 result = training.fit(session, net.train, hp.steps, start_step=start, evaluate=evaluate,
                                       eval_every=hp.eval_every, checkpoints=checkpoints,
                                       checkpoint_every=hp.checkpoint_every, summary_writer=writer,
-                                      progress=progress, describe=describe)
+                                      progress=progress, describe=describe, global_step=step_after)
                 wall = time.time() - began
                 if last_eval.get("step") != result.final_step:  # e.g. resumed at the end already
                     evaluate(session)
@@ -271,6 +298,8 @@ def train_cifar10(batches_dir, model="cookbook", output_dir="runs/cifar10_cnn", 
     labels = last_eval["labels"]
     per_class = per_class_accuracy(labels, predictions)
     steps_run = result.steps_run
+    # in sync mode one step averages one batch from each of the replicas
+    examples_per_step = hp.batch_size * (cluster.replicas if cluster is not None and cluster.sync else 1)
     metrics = {
         "recipe": "cifar10_cnn", "model": model, "dataset": dataset, "pipeline": pipeline,
         "num_devices": num_devices, "device": resolved_device,
@@ -279,9 +308,11 @@ def train_cifar10(batches_dir, model="cookbook", output_dir="runs/cifar10_cnn", 
         "test_accuracy": float(np.mean(predictions == labels)), "test_examples": int(len(labels)),
         "per_class_accuracy": {name: (None if np.isnan(a) else float(a)) for name, a in zip(CLASS_NAMES, per_class)},
         "final_learning_rate": final_rate, "train_seconds": result.train_seconds, "wall_seconds": wall,
-        "images_per_second": steps_run * hp.batch_size / result.train_seconds if result.train_seconds else None,
+        "images_per_second": steps_run * examples_per_step / result.train_seconds if result.train_seconds else None,
         "hyperparameters": asdict(hp), "seed": seed, "tensorflow": tf.VERSION,
     }
+    if cluster is not None:
+        metrics["cluster"] = cluster.describe()
     figures = {"loss": plots.loss_curve(result.history), "accuracy": plots.accuracy_curves(result.history),
                **cifar10_figures(last_eval["pixels"], labels, last_eval["probabilities"], seed)}
     if hp.style != "keras-style":  # seed 002 trains without distortions
@@ -289,6 +320,13 @@ def train_cifar10(batches_dir, model="cookbook", output_dir="runs/cifar10_cnn", 
             distorted_examples(last_eval["pixels"][0], hp.style, seed=seed),
             title=f"Distorted training images ({hp.style} pipeline; the first is the test-time crop)")
     return Cifar10Run(metrics, result.history, figures, checkpoint_dir, last_eval["probabilities"])
+
+
+@contextlib.contextmanager
+def _local_session(graph, device, cpu_devices, checkpoints, resume):
+    """A single process's ``(session, start_step)``, as :meth:`cluster.Worker.session` gives a worker's."""
+    with new_session(graph, device, cpu_devices) as session:
+        yield session, checkpoints.start(session, resume)
 
 
 def cifar10_figures(pixels, labels, probabilities, seed=0, count=16):

@@ -251,14 +251,15 @@ def _tf():
 def start_server(config, cpu_devices=1):
     """This task's ``tf.train.Server`` (after checking its port is free)."""
     tf = _tf()
+    from cnn_cookbook.tf1 import new_server
+
     check_port_free(config)
     server_config = tf.ConfigProto(device_count={"CPU": max(1, int(cpu_devices)), "GPU": 0}
                                    if config.job_name == "ps" else {"CPU": max(1, int(cpu_devices))},
                                    allow_soft_placement=True)
     server_config.gpu_options.allow_growth = True
     try:
-        return tf.train.Server(tf.train.ClusterSpec(config.spec()), job_name=config.job_name,
-                               task_index=config.task_index, config=server_config, start=True)
+        return new_server(tf.train.ClusterSpec(config.spec()), config.job_name, config.task_index, server_config)
     except tf.errors.OpError as exc:
         raise ClusterError(f"{config.task} could not start its server on {config.address}: "
                            f"{exc.message.splitlines()[0]}") from None
@@ -285,7 +286,9 @@ def serve_ps(config, announce=print):
     with graph.as_default():
         fingerprint = _fingerprint_variable(tf, config.task_index, config.fingerprint())
         done = _done_queue(tf, config, config.task_index).dequeue()
-    with tf.Session(server.target, graph=graph) as session:
+    # this task only: closing a session that knows the workers would wait on them once they are gone
+    only_here = tf.ConfigProto(device_filters=[f"/job:ps/task:{config.task_index}"])
+    with tf.Session(server.target, graph=graph, config=only_here) as session:
         session.run(fingerprint.initializer)
         announce(f"{config.task} serving at {config.address}; waiting for {config.num_workers} worker(s)")
         finished = set()
@@ -365,9 +368,11 @@ class Worker:
 
     def session_config(self, cpu_devices=1):
         tf = self.tf
-        # only the ps tasks and this worker: a session need not wait for the other workers
+        # Only the ps tasks and this worker: a session need not wait for the other workers.  The
+        # operation timeout bounds every step: TF 1.15 waits forever on a ps that has died.
         return tf.ConfigProto(device_filters=["/job:ps", self.device], allow_soft_placement=True,
-                              device_count={"CPU": max(1, int(cpu_devices))})
+                              device_count={"CPU": max(1, int(cpu_devices))},
+                              operation_timeout_in_ms=int(self.config.timeout * 1000))
 
     def session(self, checkpoints, resume, cpu_devices=1):
         """Context manager yielding ``(session, start_step)``; see :class:`_WorkerSession`."""
@@ -444,9 +449,9 @@ class _WorkerSession:
                         time.sleep(0.2)
                 if theirs != config.fingerprint():
                     raise ClusterError(
-                        f"{config.task} and ps {index} were started with different cluster specs: "
-                        f"{_difference(config.fingerprint(), theirs)}; start every task with the same "
-                        "--ps-hosts, --worker-hosts and --sync-replicas")
+                        f"{config.task} and ps {index} at {config.ps[index]} were started with different "
+                        f"cluster specs: {_difference(config.fingerprint(), theirs)}; start every task with "
+                        "the same --ps-hosts, --worker-hosts and --sync-replicas")
 
     def __exit__(self, kind, exc, tb):
         tf, extra = self.worker.tf, self.worker._extra
@@ -496,6 +501,9 @@ class _WorkerSession:
                       else "; start the cluster again (no checkpoint had been written)")
             return ClusterError(f"{config.task} lost {job} {index} at {address} "
                                 f"({type(exc).__name__}){resume}")
+        if isinstance(exc, self.worker.tf.errors.DeadlineExceededError):
+            return ClusterError(f"{config.task}: a step waited more than {config.timeout:g} s (--cluster-timeout) "
+                                "for the other tasks; check that every task is running")
         return exc
 
 

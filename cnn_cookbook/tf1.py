@@ -161,3 +161,18 @@ def new_session(graph=None, device="auto", cpu_devices=1):
 def device_name(device="auto"):
     """The TensorFlow device string for ops pinned to the chosen device."""
     return "/gpu:0" if resolve_device(device) == "gpu" else "/cpu:0"
+
+
+def new_server(cluster_spec, job_name, task_index, config=None):
+    """A started ``tf.train.Server``.  On TF 1.15 its ``__del__`` fails at interpreter exit (its
+    error module is already gone) and prints a traceback; it cannot stop a gRPC server there
+    anyway, so that finaliser is made a no-op once the interpreter starts exiting."""
+    if tf.VERSION.startswith("1."):
+        import atexit
+
+        atexit.register(_quiet_server_finaliser)
+    return tf.train.Server(cluster_spec, job_name=job_name, task_index=task_index, config=config, start=True)
+
+
+def _quiet_server_finaliser():
+    tf.train.Server.__del__ = lambda self: None

@@ -6,6 +6,7 @@
   python recipes/cifar10_cnn.py --model hvass --pipeline dataset       # Hvass #06 on tf.data
   python recipes/cifar10_cnn.py --model keras-style --epochs 10        # seed 002
   python recipes/cifar10_cnn.py --num-devices 2                        # one tower per device
+  python recipes/local_cluster.py --workers 2 -- recipes/cifar10_cnn.py --dataset synthetic   # 1 ps + 2 workers
 
 Writes metrics.json (test accuracy over every test image, per-class accuracy), history.json,
 plots (loss, accuracy, confusion matrix, test predictions, misclassified), checkpoints/ and
@@ -18,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
-from cnn_cookbook import cli  # noqa: E402
+from cnn_cookbook import cli, cluster  # noqa: E402
 
 
 def parse_args(argv):
@@ -55,6 +56,7 @@ def parse_args(argv):
                         "images 0..1 of any size, centrally cropped)")
     cli.add_summary_args(p)
     cli.add_tf1_aliases(p)
+    cluster.add_cluster_args(p)
     return p.parse_args(argv)
 
 
@@ -62,14 +64,19 @@ def parse_args(argv):
 def main(argv=None):
     args = parse_args(argv)
     cli.apply_log_device_placement(args)
+    task = cluster.cluster_from_args(args)
+    if task is not None and task.job_name == "ps":
+        return cluster.serve_ps(task)
     from cnn_cookbook.fileio import ensure_dir
     from cnn_cookbook.run_folder import claim
 
+    if task is not None and not task.is_chief:  # the chief alone owns (and writes) the output folder
+        return train_and_report(args, ensure_dir(args.output_dir), task)
     with claim(ensure_dir(args.output_dir)) as output_dir:  # held until the outputs are written
-        train_and_report(args, output_dir)
+        train_and_report(args, output_dir, task)
 
 
-def train_and_report(args, output_dir):
+def train_and_report(args, output_dir, task=None):
     from cnn_cookbook.cifar10_cnn import train_cifar10
     from cnn_cookbook.datasets.cifar10 import find_cifar10
 
@@ -83,7 +90,11 @@ def train_and_report(args, output_dir):
                         lr_decay_steps=args.lr_decay_steps, eval_every=args.eval_every,
                         checkpoint_every=args.checkpoint_every, shuffle_buffer=args.shuffle_buffer,
                         reader_threads=args.reader_threads, summaries_dir=args.summaries_dir,
-                        histogram_every=args.histograms_every)
+                        histogram_every=args.histograms_every, cluster=task)
+    if task is not None and not task.is_chief:
+        print(f"{task.task}: done at step {run.metrics['steps']} "
+              f"({run.metrics['updates_by_this_worker']} updates of its own)")
+        return
     if args.export_savedmodel:
         from cnn_cookbook.serving import export_checkpoint
 

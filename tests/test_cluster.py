@@ -159,7 +159,7 @@ def test_workers_chief_and_ps_faults_on_loopback(local_cluster, mnist_dir, tmp_p
     steps = 200
     flags = ["--model", "linear", "--dataset", "idx", "--data-dir", mnist_dir, "--output-dir", out,
              "--steps", steps, "--batch-size", 20, "--eval-every", 10, "--eval-size", 100,
-             "--checkpoint-every", 10, "--no-progress", "--cluster-timeout", 60]
+             "--checkpoint-every", 10, "--no-progress", "--cluster-timeout", 30]
     cluster = local_cluster([str(f) for f in flags], ps=1, workers=2)
 
     cluster.start("ps", 0)
@@ -206,13 +206,44 @@ def test_workers_chief_and_ps_faults_on_loopback(local_cluster, mnist_dir, tmp_p
                           capture_output=True, text=True, timeout=300,
                           env=dict(os.environ, MPLBACKEND="Agg"))
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr
-    assert f"[worker 0] worker 0 joined the cluster at step {last}, restored from model.ckpt-{last}" in proc.stdout
+    # (the checkpoint is named by the step the chief had seen; async workers may have added a few
+    # updates before it was written, and those are restored too)
+    assert f", restored from model.ckpt-{last}" in proc.stdout
     assert "[ps 0] ps 0: every worker is done; stopping" in proc.stdout
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["resumed_from_step"] == last and metrics["steps"] == steps
+    assert last <= metrics["resumed_from_step"] < steps and metrics["steps"] == steps
     assert metrics["cluster"]["workers"] == 2 and metrics["cluster"]["sync_replicas"] is True
     assert metrics["test_accuracy"] > 0.5 and metrics["test_examples"] == 1000
     for name in ("history.json", "loss.png", "accuracy.png", "confusion_matrix.png", "weights.png",
                  "checkpoints/network.json", "logs/worker1.log", "logs/ps0.log"):
         assert (out / name).is_file(), name
     assert list((out / "tensorboard").iterdir())
+
+
+@pytest.mark.parametrize("pipeline", ["queue", "dataset"])
+def test_cifar10_pipelines_give_each_worker_its_own_records(tmp_path, pipeline):
+    """Two workers' shards of the training records: disjoint, and each only its own records."""
+    from cnn_cookbook.datasets import cifar10 as c10
+    from cnn_cookbook.datasets import cifar10_pipeline as pipelines
+    from cnn_cookbook.tf1 import new_session, tf
+
+    batches = c10.write_synthetic_cifar(tmp_path, train_per_class=4, test_per_class=1, seed=1) / c10.BINARY_FOLDER
+    per_file = [c10.read_binary_batch(f)[0] for f in c10.binary_files(batches, "train")]
+
+    def keys(images):
+        return {image.tobytes() for image in images}
+
+    seen = []
+    for index in range(2):
+        mine = keys(np.concatenate([images[index::2] for images in per_file]))
+        graph = tf.Graph()
+        with graph.as_default():
+            batch = pipelines.train_batch(pipeline, batches, 8, "keras-style", seed=0, shuffle_buffer=8,
+                                          shard=(index, 2))
+            with new_session(graph, "cpu") as session, pipelines.queue_runners(session):
+                images = np.concatenate([session.run(batch.images) for _ in range(6)])
+        # keras-style input is x / 255 - 0.5 of the whole image, so the pixels can be recovered
+        drawn = keys(np.rint((images + 0.5) * 255).astype(np.uint8))
+        assert drawn <= mine and len(drawn) > len(mine) // 2
+        seen.append(drawn)
+    assert not seen[0] & seen[1]

@@ -145,31 +145,43 @@ def _checked_files(batches_dir, split):
 
 
 def queue_train_batch(batches_dir, batch_size=128, style="cookbook", min_after_dequeue=5000,
-                      num_threads=1, seed=None):
+                      num_threads=1, seed=None, shard=None):
     """Shuffled, distorted training batches from queue runners, as the cookbook builds them.
 
     string_input_producer -> FixedLengthRecordReader(3073) -> decode -> preprocess ->
     shuffle_batch(capacity = min_after_dequeue + 3 * batch_size).  The shuffle buffer is capped
     at the number of training records, so a small (synthetic) set starts at once.
+    ``shard`` ``(index, count)`` keeps only the records whose number in their file is index
+    modulo count (a cluster worker's share; one reader thread).
     Returns an :class:`InputBatch` of [batch_size, S, S, 3] float32 and [batch_size] int32.
 
     With a ``seed`` the batches repeat exactly (:func:`_seeded_shuffle_batch`, one reader thread).
     """
     files, count = _checked_files(batches_dir, "train")
+    if shard is not None:
+        if num_threads > 1:
+            raise DataFormatError("a sharded queue pipeline reads with one thread; use --reader-threads 1 "
+                                  "or --pipeline dataset in a cluster")
+        count = count // shard[1]
     min_after_dequeue = max(0, min(min_after_dequeue, count - batch_size))
     if seed is not None:
-        return _seeded_shuffle_batch(files, batch_size, style, min_after_dequeue, seed)
+        return _seeded_shuffle_batch(files, batch_size, style, min_after_dequeue, seed, shard)
     with tf.name_scope("train_input"):
         filename_queue = tf.train.string_input_producer(files, seed=seed)
         tensors = []
         for _ in range(max(1, num_threads)):  # one reader per thread, like the anchor's
             reader = tf.FixedLengthRecordReader(record_bytes=RECORD_BYTES)
-            _, record = reader.read(filename_queue)
+            key, record = reader.read(filename_queue)
             image, label = decode_record(record)
             tensors.append([preprocess(image, True, style, seed), label])
-        images, labels = tf.train.shuffle_batch_join(
-            tensors, batch_size=batch_size, capacity=min_after_dequeue + 3 * batch_size,
-            min_after_dequeue=min_after_dequeue, seed=seed)
+        capacity = min_after_dequeue + 3 * batch_size
+        if shard is None:
+            images, labels = tf.train.shuffle_batch_join(
+                tensors, batch_size=batch_size, capacity=capacity, min_after_dequeue=min_after_dequeue, seed=seed)
+        else:
+            images, labels = tf.train.maybe_shuffle_batch_join(
+                tensors, batch_size=batch_size, capacity=capacity, min_after_dequeue=min_after_dequeue,
+                keep_input=_in_shard(key, shard), seed=seed)
     return InputBatch(images, labels)
 
 
@@ -177,7 +189,7 @@ def queue_train_batch(batches_dir, batch_size=128, style="cookbook", min_after_d
 PRIME_OPS = "cnn_cookbook_prime_ops"
 
 
-def _seeded_shuffle_batch(files, batch_size, style, min_after_dequeue, seed):
+def _seeded_shuffle_batch(files, batch_size, style, min_after_dequeue, seed, shard=None):
     """``shuffle_batch`` whose batches depend only on the seed, not on thread timing.
 
     A RandomShuffleQueue filled by a runner thread holds, at each dequeue, whatever that thread
@@ -190,10 +202,14 @@ def _seeded_shuffle_batch(files, batch_size, style, min_after_dequeue, seed):
     rounds = -(-min_after_dequeue // batch_size)  # priming enqueues, whole batches
     with tf.name_scope("train_input"):
         filename_queue = tf.train.string_input_producer(files, seed=seed)
-        _, record = tf.FixedLengthRecordReader(record_bytes=RECORD_BYTES).read(filename_queue)
+        key, record = tf.FixedLengthRecordReader(record_bytes=RECORD_BYTES).read(filename_queue)
         image, label = decode_record(record)
         image = preprocess(image, True, style, seed)
-        fifo = tf.train.batch([image, label], batch_size=batch_size, num_threads=1, capacity=3 * batch_size)
+        if shard is None:
+            fifo = tf.train.batch([image, label], batch_size=batch_size, num_threads=1, capacity=3 * batch_size)
+        else:
+            fifo = tf.train.maybe_batch([image, label], _in_shard(key, shard), batch_size=batch_size, num_threads=1,
+                                        capacity=3 * batch_size)
         shuffle = tf.RandomShuffleQueue((rounds + 1) * batch_size, rounds * batch_size,
                                         [tf.float32, tf.int32], [image.shape, label.shape], seed=seed)
         refill = shuffle.enqueue_many(fifo)
@@ -202,6 +218,12 @@ def _seeded_shuffle_batch(files, batch_size, style, min_after_dequeue, seed):
         with tf.control_dependencies([refill]):
             images, labels = shuffle.dequeue_many(batch_size)
     return InputBatch(images, labels)
+
+
+def _in_shard(key, shard):
+    """A reader's key is ``<file>:<record number>``; keep the record numbers of this shard."""
+    number = tf.strings.to_number(tf.strings.regex_replace(key, ".*:", ""), out_type=tf.int64)
+    return tf.equal(number % shard[1], shard[0])
 
 
 def queue_eval_stream(batches_dir, split="test", batch_size=1000, style="cookbook"):
@@ -251,9 +273,10 @@ def _records(files):
 
 
 def dataset_train_batch(batches_dir, batch_size=128, style="cookbook", shuffle_buffer=5000,
-                        num_parallel_calls=None, seed=None):
+                        num_parallel_calls=None, seed=None, shard=None):
     """The same training batches from tf.data: records -> shuffle -> repeat -> parallel map
-    (decode, preprocess) -> batch -> prefetch.  Returns an :class:`InputBatch`."""
+    (decode, preprocess) -> batch -> prefetch.  ``shard`` ``(index, count)`` keeps every
+    count-th record from index (a cluster worker's share).  Returns an :class:`InputBatch`."""
     files, count = _checked_files(batches_dir, "train")
     calls = num_parallel_calls or tf.data.experimental.AUTOTUNE
 
@@ -265,7 +288,10 @@ def dataset_train_batch(batches_dir, batch_size=128, style="cookbook", shuffle_b
         return preprocess(image, True, style, draw=draw), label
 
     with tf.name_scope("train_input"):
-        dataset = (_records(files)
+        records = _records(files)
+        if shard is not None:
+            records, count = records.shard(shard[1], shard[0]), count // shard[1]
+        dataset = (records
                    .shuffle(min(shuffle_buffer, count), seed=seed, reshuffle_each_iteration=True)
                    .repeat())
         dataset = (tf.data.Dataset.zip((tf.data.experimental.Counter(), dataset))
@@ -299,12 +325,12 @@ def dataset_eval_stream(batches_dir, split="test", batch_size=1000, style="cookb
 PIPELINES = ("queue", "dataset")
 
 
-def train_batch(pipeline, batches_dir, batch_size, style, seed=None, shuffle_buffer=5000, threads=1):
+def train_batch(pipeline, batches_dir, batch_size, style, seed=None, shuffle_buffer=5000, threads=1, shard=None):
     """:func:`queue_train_batch` or :func:`dataset_train_batch`, by ``pipeline`` (queue|dataset)."""
     if pipeline == "queue":
-        return queue_train_batch(batches_dir, batch_size, style, shuffle_buffer, threads, seed)
+        return queue_train_batch(batches_dir, batch_size, style, shuffle_buffer, threads, seed, shard)
     if pipeline == "dataset":
-        return dataset_train_batch(batches_dir, batch_size, style, shuffle_buffer, seed=seed)
+        return dataset_train_batch(batches_dir, batch_size, style, shuffle_buffer, seed=seed, shard=shard)
     raise ValueError(f"pipeline must be one of {PIPELINES}, not {pipeline!r}")
 
 

@@ -21,7 +21,7 @@ queue into which every worker puts its index when it finishes, and the ps return
 heard from all of them; in sync mode the chief releases one token per worker before stopping its
 token thread, so a worker blocked on the token queue sees the last step and ends.
 
-Parsing and checking (everything above ``Worker``) needs no TensorFlow.
+Parsing the flags and the socket checks need no TensorFlow; the rest imports it when called.
 """
 
 import json

@@ -160,8 +160,9 @@ class LocalCluster:
                 workers = [t for (job, _), t in sorted(self.tasks.items()) if job == "worker"]
                 if all(t.poll() == 0 for t in workers):
                     break
-                if time.monotonic() > deadline:
-                    running = [t.name for _, t in sorted(self.tasks.items()) if t.poll() is None]
+                if time.monotonic() > deadline:  # the workers first: the ps tasks wait for them
+                    order = sorted(self.tasks.items(), key=lambda item: (item[0][0] != "worker", item[0]))
+                    running = [t.name for _, t in order if t.poll() is None]
                     raise ClusterError(f"the cluster did not finish within {timeout:g} s: {running[0]} did not "
                                        f"finish (still running: {', '.join(running)}); logs in {self.log_dir}")
                 time.sleep(0.2)

@@ -130,6 +130,39 @@ def local_cluster(tmp_path):
         cluster.stop_all()
 
 
+STAND_IN_TASK = """
+import sys, time
+job, index = sys.argv[sys.argv.index("--job-name") + 1], sys.argv[sys.argv.index("--task-index") + 1]
+print("hello from", job, index, flush=True)
+if job == "worker" and index == "1" and "--fail" in sys.argv:
+    print("error: worker 1 could not go on", file=sys.stderr)
+    sys.exit(2)
+time.sleep(0 if job == "worker" and "--quick" in sys.argv else 60)
+"""
+
+
+def test_launcher_prefixes_logs_and_ends_failed_or_stuck_clusters_with_one_line(tmp_path):
+    """recipes/local_cluster.py with a stand-in task (no TensorFlow): one line and status 2 when a
+    task fails or the cluster outlives --timeout, naming the task; logs kept per task."""
+    script = tmp_path / "task.py"
+    script.write_text(STAND_IN_TASK)
+    out = tmp_path / "out"
+
+    def launch(*flags, timeout="30"):
+        return run_recipe("local_cluster.py", "--ps", "1", "--workers", "2", "--timeout", timeout, "--",
+                          script, "--output-dir", out, *flags, timeout=120)
+
+    failed = launch("--fail")
+    assert_one_line_error(failed, "worker 1 failed (exit status 2): worker 1 could not go on", str(out / "logs"))
+    stuck = launch("--quick", timeout="3")  # the workers finish; the stand-in ps never stops by itself
+    assert stuck.returncode == 0 and "ps 0 did not stop by itself" in stuck.stdout
+    stuck = launch(timeout="3")
+    assert_one_line_error(stuck, "the cluster did not finish within 3 s: worker 0 did not finish "
+                                 "(still running: worker 0, worker 1, ps 0)")
+    assert "[worker 1] hello from worker 1" in stuck.stdout
+    assert (out / "logs" / "worker1.log").read_text().count("hello from worker 1") == 3
+
+
 def _wait_until(condition, what, timeout=120):
     deadline = time.monotonic() + timeout
     while not condition():

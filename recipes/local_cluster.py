@@ -31,6 +31,8 @@ def parse_args(argv):
     p.add_argument("recipe_args", nargs="*", help="the recipe's own flags")
     argv = list(sys.argv[1:] if argv is None else argv)
     if "--" not in argv:
+        if "-h" in argv or "--help" in argv:
+            p.parse_args(["--help"])
         p.error("give the recipe after --, e.g. -- recipes/mnist_cnn.py --steps 500")
     cut = argv.index("--")
     args = p.parse_args(argv[:cut] + argv[cut + 1:cut + 2])

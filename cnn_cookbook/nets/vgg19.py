@@ -1,6 +1,6 @@
 """VGG-19 from MatConvNet's ``imagenet-vgg-verydeep-19.mat``: loader, graph builder, check head.
 
-The loader reads both published layouts of the file (see ../shared/reference/formats.md):
+The loader reads both published layouts of the file:
 
 * current (``meta`` key): mean pixel in ``meta.normalization.averageImage`` (an RGB triple);
 * beta16 (``normalization`` and ``classes`` keys, the cookbook's link): the mean is the average

@@ -312,6 +312,27 @@ def main_wrapper(main):
     return wrapped
 
 
+def save_classifier_run(run, output_dir, export_dir=None, device="auto", show=False):
+    """What a classifier recipe does once its run is over; returns the metrics to report.
+
+    With ``export_dir``, the trained checkpoint is also exported as a SavedModel there. Then
+    metrics, history and plots are written; a ``--resume`` with nothing left to train writes
+    nothing and returns the finished run's stored metrics instead (see :func:`finished_run`).
+    """
+    if export_dir:
+        from cnn_cookbook.serving import export_checkpoint
+
+        run.metrics["savedmodel"] = str(export_checkpoint(run.checkpoint_dir, export_dir, device))
+        print(f"SavedModel (serving_default: images -> probabilities, classes) in {run.metrics['savedmodel']}")
+    stored = finished_run(output_dir, run.metrics)
+    if stored is not None:
+        print(f"nothing left to train: the run in {output_dir} finished at step {stored['steps']}; "
+              "its outputs are unchanged")
+        return stored
+    write_outputs(output_dir, run.metrics, run.history, run.figures, show=show)
+    return run.metrics
+
+
 def finished_run(output_dir, metrics):
     """The stored metrics of ``output_dir``'s finished run when this invocation trained no step
     (a ``--resume`` with nothing left) and the stored run ended where this one did; else None.

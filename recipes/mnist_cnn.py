@@ -81,17 +81,7 @@ def train_and_report(args, output_dir, task=None):
         print(f"{task.task}: done at step {run.metrics['steps']} "
               f"({run.metrics['updates_by_this_worker']} updates of its own)")
         return
-    if args.export_savedmodel:
-        from cnn_cookbook.serving import export_checkpoint
-
-        run.metrics["savedmodel"] = str(export_checkpoint(run.checkpoint_dir, args.export_savedmodel, args.device))
-        print(f"SavedModel (serving_default: images -> probabilities, classes) in {run.metrics['savedmodel']}")
-    m = cli.finished_run(output_dir, run.metrics)
-    if m is None:
-        cli.write_outputs(output_dir, run.metrics, run.history, run.figures, show=args.show)
-        m = run.metrics
-    else:
-        print(f"nothing left to train: the run in {output_dir} finished at step {m['steps']}; its outputs are unchanged")
+    m = cli.save_classifier_run(run, output_dir, args.export_savedmodel, args.device, args.show)
     speed = f"{m['images_per_second']:.0f} images/s" if m["images_per_second"] else "no steps run"
     kept = m.get("weights_step", m["steps"])
     weights = (f"with the best weights, of step {kept} (stopped at step {m['steps']})" if kept != m["steps"]

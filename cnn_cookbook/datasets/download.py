@@ -248,9 +248,10 @@ def _download_one(url, tmp, known_hash, progressbar, deadline, max_bytes):
             length = int(length) if length and length.isdigit() else None
             if length is not None and length > max_bytes:
                 raise _Failed(f"the server announces {length} bytes, more than the {max_bytes} expected")
-            # a bar on a terminal, plain lines in a log
-            with open(tmp, "wb") as sink, progress_bar(total=length, unit="B", desc=tmp.name,
-                                                       enabled=bool(progressbar)) as bar:
+            # a bar on a terminal, plain lines in a log; built before the temp file exists, so an
+            # interrupt that lands once the file is there never meets a half-built tqdm object
+            with progress_bar(total=length, unit="B", desc=tmp.name, enabled=bool(progressbar)) as bar, \
+                    open(tmp, "wb") as sink:
                 while True:
                     if time.monotonic() - started > deadline:
                         raise _Failed(f"not finished after {deadline:.0f} s ({received} bytes received)")

@@ -47,11 +47,11 @@ def assert_one_line_error(proc, *fragments):
 
 
 def readme_tensorboard_tags(recipe):
-    """{run: [tag patterns]} that the README's TensorBoard table lists for ``recipe`` (a row's
+    """{run: [tag patterns]} that the TensorBoard table of docs/command-line.md lists for ``recipe`` (a row's
     first quoted name); ``<name>`` in a tag stands for any word."""
     import re
 
-    text = (REPO / "README.md").read_text()
+    text = (REPO / "docs" / "command-line.md").read_text()
     lines = text[text.index("| recipe | run | tags |"):].splitlines()[2:]
     runs = {}
     for line in lines:
@@ -62,13 +62,13 @@ def readme_tensorboard_tags(recipe):
         if names and names[0] == recipe:
             (run,) = re.findall(r"`([^`]+)`", cells[1])
             runs[run] = re.findall(r"`([^`]+)`", cells[2])
-    assert runs, f"the README lists no TensorBoard tags for {recipe}"
+    assert runs, f"docs/command-line.md lists no TensorBoard tags for {recipe}"
     return runs
 
 
 def assert_tensorboard_tags(logdir, recipe):
     """Read ``logdir``'s event folders back with tensorboard's EventAccumulator: each run the
-    README lists for ``recipe`` is there and holds every tag it lists."""
+    docs/command-line.md lists for ``recipe`` is there and holds every tag it lists."""
     import re
 
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator

@@ -5,7 +5,7 @@ Every case builds its input in a fresh folder, runs a recipe's ``main(argv)`` in
 and asserts the same six things: exit status 2, exactly one line on stderr and it starts with
 ``error:``, no traceback anywhere, the line names the file (or the flag) at fault, every file
 that was there before is still there and unchanged, and no new file (no temp file, no partial
-output) was left behind.  The README's "Errors" section gives the number of cases.
+output) was left behind.  docs/errors.md gives the number of cases.
 
 Cases that must *succeed* (an archive member with setuid bits comes out without them, a grey
 +alpha PNG is read, a small MNIST-format set trains) are tests of their own further down.
@@ -960,8 +960,8 @@ def test_max_pixels_raises_the_limit(tmp_path, monkeypatch):
     assert parser.parse_args(["--max-pixels", "400"]).max_pixels == 400 and fileio.MAX_PIXELS == 400
 
 
-def test_the_readme_states_the_number_of_cases():
-    text = (REPO / "README.md").read_text()
+def test_the_errors_guide_states_the_number_of_cases():
+    text = (REPO / "docs" / "errors.md").read_text()
     assert f"`tests/test_bad_input.py` is the battery: {len(CASES)} bad inputs" in text
 
 

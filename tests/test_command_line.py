@@ -1,4 +1,5 @@
-"""The command-line convention: parsers, the README's flag and alias tables, help examples.
+"""The command-line convention: parsers, the flag and alias tables of docs/command-line.md, and
+the example commands in the help, the README and the chapter guides in docs/.
 
 Parse-level and in-process: every recipe's parser is built by its own ``parse_args`` (caught
 before it parses), so these tests cost no TensorFlow run.
@@ -17,7 +18,9 @@ from cnn_cookbook.progress import PlainProgress
 
 RECIPES = ("mnist_cnn", "cifar10_cnn", "mnist_ensemble", "retrain_inception", "stylenet", "vgg19_check",
            "deepdream", "visualize_filters", "adversarial_noise", "adversarial_image")
-README = (REPO / "README.md").read_text()
+COMMAND_LINE = (REPO / "docs" / "command-line.md").read_text()
+# every example command a reader may copy: the README and each chapter guide
+DOCS = "".join(path.read_text() for path in [REPO / "README.md", *sorted((REPO / "docs").glob("*.md"))])
 
 
 class _Built(Exception):
@@ -60,9 +63,10 @@ def shown_flags(p):
     return {s for a in p._actions if a.help != argparse.SUPPRESS for s in a.option_strings}
 
 
-def readme_table(heading):
-    """Rows (lists of cells, backticks kept) of the first table after the line ``heading``."""
-    lines = README[README.index(heading):].splitlines()
+def guide_table(heading):
+    """Rows (lists of cells, backticks kept) of the first table after the line ``heading`` in
+    docs/command-line.md."""
+    lines = COMMAND_LINE[COMMAND_LINE.index(heading):].splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith("| "))
     rows = []
     for line in lines[start + 2:]:
@@ -98,7 +102,7 @@ def test_every_parser_refuses_abbreviations_and_documents_every_flag():
 
 
 def test_readme_flag_table_matches_the_parsers():
-    rows = readme_table("| idea | flag | recipes |")
+    rows = guide_table("| idea | flag | recipes |")
     assert len(rows) >= 20
     for idea, flags, recipes in rows:
         for key in quoted(recipes):
@@ -106,7 +110,7 @@ def test_readme_flag_table_matches_the_parsers():
             for flag in quoted(flags):
                 assert flag in shown_flags(PARSERS[key]), (idea, flag, key)
     # the ideas with one spelling: no recipe shows another spelling of them
-    retired = {alias for alias, *_ in (r for r in readme_table("| alias | our flag | recipes | from |"))
+    retired = {alias for alias, *_ in (r for r in guide_table("| alias | our flag | recipes | from |"))
                for alias in quoted(alias)}
     for key, p in PARSERS.items():
         assert not retired & shown_flags(p), key
@@ -122,7 +126,7 @@ def _value_for(action):
 
 def test_readme_alias_table_matches_the_parsers_both_ways():
     listed = set()
-    for alias_cell, flag_cell, recipes, _ in readme_table("| alias | our flag | recipes | from |"):
+    for alias_cell, flag_cell, recipes, _ in guide_table("| alias | our flag | recipes | from |"):
         (flag,) = quoted(flag_cell)
         for key in quoted(recipes):
             p = PARSERS[key]
@@ -172,7 +176,7 @@ def _examples(text):
 
 
 def test_every_help_and_readme_example_parses():
-    examples = _examples(README)
+    examples = _examples(DOCS)
     for name in RECIPES:
         examples += _examples(load_recipe(name).__doc__)
     assert len(examples) >= 60
@@ -186,13 +190,13 @@ def test_every_help_and_readme_example_parses():
 
 
 def test_every_runs_path_in_examples_is_a_recipe_output_folder():
-    """``runs/<name>/...`` in help and README examples names a folder a recipe writes by default."""
+    """``runs/<name>/...`` in help, README and docs examples names a folder a recipe writes by default."""
     defaults = {}
     for key, p in PARSERS.items():
         for action in p._actions:
             if action.default and isinstance(action.default, str) and action.default.startswith("runs/"):
                 defaults[action.default] = key
-    text = README + "".join(load_recipe(name).__doc__ for name in RECIPES)
+    text = DOCS + "".join(load_recipe(name).__doc__ for name in RECIPES)
     paths = set(re.findall(r"\bruns/[\w./-]+", text))
     assert paths
     for path in paths:

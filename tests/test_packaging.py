@@ -37,6 +37,23 @@ def test_pyproject_lists_the_requirements_files_versions_per_stack():
         assert got == wanted, (name, got ^ wanted)
 
 
+def test_every_guide_is_linked_from_the_readme_and_every_link_resolves_inside_the_repository():
+    readme = REPO / "README.md"
+    guides = sorted((REPO / "docs").glob("*.md"))
+    assert guides, "the chapter guides live in docs/"
+    linked = set()
+    for page in [readme, *guides]:
+        text = page.read_text()
+        for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", text):
+            if re.match(r"[a-z]+://", target):
+                continue  # a web address, not a file of ours
+            resolved = (page.parent / target).resolve()
+            assert resolved.is_file() and REPO in resolved.parents, f"{page.name}: broken link {target}"
+            linked.add(resolved)
+        assert "shared/" not in text, f"{page.name} points outside the repository"
+    assert set(guides) <= linked, sorted(p.name for p in set(guides) - linked)
+
+
 def test_writes_honour_the_umask(tmp_path):
     old = os.umask(0o027)
     try:
@@ -106,7 +123,7 @@ def test_sdist_installs_in_a_fresh_venv_and_runs_from_an_empty_folder(tmp_path, 
     names = {name.split("/", 1)[1] for name in tarfile.open(sdist).getnames() if "/" in name}
     for needed in ("pyproject.toml", "README.md", "LICENSE", "requirements.txt", "requirements-tf1.txt",
                    "cnn_cookbook/__main__.py", "recipes/mnist_cnn.py", "recipes/notebooks/01_mnist.ipynb",
-                   "tests/conftest.py"):
+                   "tests/conftest.py", "docs/command-line.md", "docs/errors.md"):
         assert needed in names, needed
 
     # a fresh venv that sees this one's packages (TensorFlow, pip, setuptools) but not cnn_cookbook's

@@ -132,7 +132,7 @@ def time_interleaved(network, size, repeats, device):
             stack = network.stack()
         targets, grams = stylenet.compute_targets(session, stack, content, [style], settings)
         with graph.as_default():
-            style_graph = stylenet.build_style_graph(
+            style_graph = stylenet.build_style_tensors(
                 stack, targets, grams, [1.0], stylenet.initial_image(content, network, settings, rng), settings)
             image = tf.Variable(content[None])
             features = stack(image.read_value(), last_layer=deepest)

@@ -6,7 +6,7 @@ Hvass-Labs #14, written around one :class:`Dreamer` that owns every op they shar
 - objectives (:func:`channel_score`, :func:`mean_square_score`, :func:`sum_scores`) are scalar
   tensors; :meth:`Dreamer.objective` adds the gradient op for one *once*, and the resize and
   Laplacian-pyramid ops are built once per Dreamer, so the graph does not grow while rendering
-  (the seed built new resize ops at every call);
+  (the notebook built new resize ops at every call);
 - :meth:`Dreamer.tiled_gradient` computes the gradient tile by tile (512 px by default) on a
   randomly rolled copy of the image and rolls the result back, so tile borders move between
   steps;
@@ -18,7 +18,7 @@ Hvass-Labs #14, written around one :class:`Dreamer` that owns every op they shar
 Images are float32 HxWxC arrays with the network's pixel values (0..255 for inception5h);
 renderers return a :class:`DreamResult` with the final image and the objective per step.
 
-Fixes against the seeds: the tiles cover the whole image (the notebook's loop skips a border
+Fixes against the tutorials: the tiles cover the whole image (the notebook's loop skips a border
 strip narrower than half a tile, which then gets no gradient in that step); each tile's gradient
 is weighted by its share of the image, so the tiled gradient is the gradient of the whole image's
 objective and a narrow edge tile is not inflated; ops are built once.

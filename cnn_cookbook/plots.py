@@ -123,21 +123,31 @@ def confusion_matrix(labels, predictions, class_names, title="Confusion matrix (
     return fig
 
 
-def conv_weights(kernel, input_channel=0, title="First conv layer weights"):
-    """Each output filter of an HWIO kernel [h, w, in, out] at one input channel; red < 0 < blue."""
-    kernel = np.asarray(kernel)[:, :, input_channel, :]
-    limit = np.abs(kernel).max() or 1.0
-    count = kernel.shape[-1]
+def channel_grid(maps, title, cmap="binary", limit=None):
+    """Each channel of ``maps`` [h, w, channels] as a small image in a near-square grid.
+
+    With ``limit``, the colour scale is fixed to -limit..limit (weights: red < 0 < blue with
+    ``seismic``); without it each channel is scaled to its own range (activations).
+    """
+    maps = np.asarray(maps)
+    count = maps.shape[-1]
     cols = math.ceil(math.sqrt(count))
     rows = math.ceil(count / cols)
     fig = new_figure(1.2 * cols, 1.2 * rows + 0.4)
+    scale = {} if limit is None else {"vmin": -limit, "vmax": limit}
     for i in range(count):
         ax = fig.add_subplot(rows, cols, i + 1)
-        ax.imshow(kernel[:, :, i], vmin=-limit, vmax=limit, cmap="seismic", interpolation="nearest")
+        ax.imshow(maps[:, :, i], cmap=cmap, interpolation="nearest", **scale)
         ax.set_xticks([])
         ax.set_yticks([])
     fig.suptitle(title)
     return fig
+
+
+def conv_weights(kernel, input_channel=0, title="First conv layer weights"):
+    """Each output filter of an HWIO kernel [h, w, in, out] at one input channel; red < 0 < blue."""
+    kernel = np.asarray(kernel)[:, :, input_channel, :]
+    return channel_grid(kernel, title, cmap="seismic", limit=np.abs(kernel).max() or 1.0)
 
 
 def linear_weights(weights, image_shape=(28, 28), class_names=None, title="Weights per class"):
@@ -158,18 +168,7 @@ def linear_weights(weights, image_shape=(28, 28), class_names=None, title="Weigh
 
 def conv_outputs(activations, title="Conv layer outputs"):
     """The channels of one image's activation map [h, w, channels]."""
-    activations = np.asarray(activations)
-    count = activations.shape[-1]
-    cols = math.ceil(math.sqrt(count))
-    rows = math.ceil(count / cols)
-    fig = new_figure(1.2 * cols, 1.2 * rows + 0.4)
-    for i in range(count):
-        ax = fig.add_subplot(rows, cols, i + 1)
-        ax.imshow(activations[:, :, i], cmap="binary", interpolation="nearest")
-        ax.set_xticks([])
-        ax.set_yticks([])
-    fig.suptitle(title)
-    return fig
+    return channel_grid(activations, title)
 
 
 def finish(figures, output_dir, show=False):

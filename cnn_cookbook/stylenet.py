@@ -18,7 +18,7 @@ with G = F^T F / (H*W*C) in the cookbook and F^T F in Hvass.  Hvass's "loss norm
 multiplies each term by 1 / (its current value), re-estimated every step, so the weights are
 relative (see :class:`StyleSettings`).
 
-Fixes of the cookbook seed, documented here once:
+Fixes of the cookbook's code, documented here once:
 
 * the style image was resized with skimage to 0..1 floats while the content stayed 0..255, so
   its Gram matrices were ~65000 times too small; here every image is 0..255;
@@ -314,8 +314,8 @@ def compute_targets(session, stack, content, styles, settings):
     return content_features, style_grams
 
 
-class StyleGraph(NamedTuple):
-    """The optimisation graph built by :func:`build_style_graph`."""
+class StyleTensors(NamedTuple):
+    """The optimisation tensors built by :func:`build_style_tensors`."""
 
     image: object  # the tf.Variable, [1,H,W,3] RGB 0..255
     input: object  # the network's input: the variable's value unless fed (L-BFGS feeds it)
@@ -327,7 +327,7 @@ class StyleGraph(NamedTuple):
     start_op: object  # run once after initialisation (measures Hvass's adjustment values)
 
 
-def build_style_graph(stack, content_targets, style_targets, blend, initial_image, settings):
+def build_style_tensors(stack, content_targets, style_targets, blend, initial_image, settings):
     """Build the loss and update ops around a variable image (in the current default graph).
 
     The update runs in the graph: one Session.run per step computes the forward and backward
@@ -391,7 +391,7 @@ def build_style_graph(stack, content_targets, style_targets, blend, initial_imag
             with tf.control_dependencies([keep_best] + update_ops):
                 train_op = image.assign(tf.clip_by_value(current - step * gradient, 0.0, 255.0))
     losses = dict(zip(LossTerms._fields, weighted), total=total)
-    return StyleGraph(image, net_input, losses, gradient, train_op, best_image, best_loss,
+    return StyleTensors(image, net_input, losses, gradient, train_op, best_image, best_loss,
                       tf.group(*start_ops) if start_ops else tf.no_op())
 
 
@@ -448,26 +448,26 @@ def stylize(session, network, content, styles, settings=None, style_blend=None, 
         stack = network.stack()
     content_targets, style_targets = compute_targets(session, stack, content, styles, settings)
     with session.graph.as_default():
-        graph = build_style_graph(stack, content_targets, style_targets, blend,
+        tensors = build_style_tensors(stack, content_targets, style_targets, blend,
                                   initial_image(content, network, settings, rng, initial), settings)
         init = tf.global_variables_initializer()
     session.run(init)
-    session.run(graph.start_op)
+    session.run(tensors.start_op)
     if settings.optimizer == "lbfgs":
-        yield from _run_lbfgs(session, graph, settings, checkpoint_every, output)
+        yield from _run_lbfgs(session, tensors, settings, checkpoint_every, output)
     else:
-        yield from _run_in_graph(session, graph, settings, checkpoint_every, output)
+        yield from _run_in_graph(session, tensors, settings, checkpoint_every, output)
 
 
-def _run_in_graph(session, graph, settings, checkpoint_every, output):
+def _run_in_graph(session, tensors, settings, checkpoint_every, output):
     """Adam / scaled-gd: one Session.run per step; the image only leaves at checkpoints."""
     best_step, best_losses = 0, None
     for step in range(1, settings.steps + 1):
-        _, step_losses = session.run([graph.train_op, graph.losses])
+        _, step_losses = session.run([tensors.train_op, tensors.losses])
         if not _finite(step_losses):
             yield StepResult(step, None, step_losses, diverged=True)
             if best_losses is not None:
-                best = session.run(graph.best_image)
+                best = session.run(tensors.best_image)
                 yield StepResult(best_step, output(best), best_losses, final=True, diverged=True)
             return
         if best_losses is None or step_losses["total"] < best_losses["total"]:
@@ -475,19 +475,19 @@ def _run_in_graph(session, graph, settings, checkpoint_every, output):
             best_step, best_losses = step - 1, step_losses
         image = None
         if step % checkpoint_every == 0 or step == settings.steps:
-            image = output(session.run(graph.image))
+            image = output(session.run(tensors.image))
         yield StepResult(step, image, step_losses)
     # the last update's result has not been evaluated yet: one more forward pass
-    final_losses, final_image = session.run([graph.losses, graph.image])
+    final_losses, final_image = session.run([tensors.losses, tensors.image])
     # Hvass's adaptive weights have no fixed objective to pick a best image by: keep the last
     if _finite(final_losses) and (settings.adaptive_weights
                                   or final_losses["total"] <= best_losses["total"]):
         yield StepResult(settings.steps, output(final_image), final_losses, final=True)
     else:
-        yield StepResult(best_step, output(session.run(graph.best_image)), best_losses, final=True)
+        yield StepResult(best_step, output(session.run(tensors.best_image)), best_losses, final=True)
 
 
-def _run_lbfgs(session, graph, settings, checkpoint_every, output):
+def _run_lbfgs(session, tensors, settings, checkpoint_every, output):
     """L-BFGS-B from SciPy, bounded to 0..255; loss and gradient in one Session.run per call.
 
     SciPy's minimiser is run in chunks of ``checkpoint_every`` iterations so that images can be
@@ -498,15 +498,15 @@ def _run_lbfgs(session, graph, settings, checkpoint_every, output):
     """
     from scipy.optimize import Bounds, minimize
 
-    shape = graph.input.shape.as_list()
-    fetches = {"losses": graph.losses, "gradient": graph.gradient}
+    shape = tensors.input.shape.as_list()
+    fetches = {"losses": tensors.losses, "gradient": tensors.gradient}
     state = {"step": 0, "best": None, "best_losses": None, "best_step": 0, "last": None}
 
     class Diverged(Exception):
         pass
 
     def loss_and_gradient(x):
-        result = session.run(fetches, {graph.input: x.reshape(shape).astype(np.float32)})
+        result = session.run(fetches, {tensors.input: x.reshape(shape).astype(np.float32)})
         losses = {k: float(v) for k, v in result["losses"].items()}
         state["last"] = losses
         if not _finite(losses):
@@ -519,7 +519,7 @@ def _run_lbfgs(session, graph, settings, checkpoint_every, output):
         state["step"] += 1
         records.append((state["step"], xk.copy(), dict(state["last"])))
 
-    x = session.run(graph.image).ravel().astype(np.float64)
+    x = session.run(tensors.image).ravel().astype(np.float64)
     while state["step"] < settings.steps:
         records = []
         chunk = min(checkpoint_every, settings.steps - state["step"])

@@ -1,5 +1,5 @@
 """Looking inside a network: activation maximisation (Hvass #13) and maximum-stimulus filter
-images (seed 002), on any loaded :class:`cnn_cookbook.graphs.ImageNetwork`.
+images (the Keras CIFAR-10 tutorial), on any loaded :class:`cnn_cookbook.graphs.ImageNetwork`.
 
 Networks: inception5h (:func:`cnn_cookbook.nets.inception5h.load_inception5h`), Inception v3's
 frozen graph (:func:`load_inception_v3`), or a checkpoint trained by the MNIST or CIFAR recipes
@@ -9,11 +9,11 @@ restores its weights), so an offline user can look inside their own network.
 - :func:`maximize_activation`: Hvass #13, gradient ascent from grey noise with the step
   ``1 / std(g)`` and the pixels clipped to the network's range, for a channel of a layer or a
   class logit.
-- :func:`maximum_stimuli`: seed 002, gradient ascent from grey noise with the gradient divided
+- :func:`maximum_stimuli`: the Keras CIFAR-10 tutorial, gradient ascent from grey noise with the gradient divided
   by its L2 norm, for several filters of a conv layer at once (one image per filter in a batch,
   when the graph takes batches); :func:`stimuli_figure` draws the grid.
 
-Fixes against seed 002: the title showed the filter index after it was incremented (filter #1
+Fixes against the Keras CIFAR-10 tutorial: the title showed the filter index after it was incremented (filter #1
 was the image of filter 0); filters whose activation stayed negative were silently skipped and
 replaced by the next one (the grid's indices no longer matched the filters) - here every
 requested filter is drawn, and the inactive ones are marked; the noise had (width, height)
@@ -132,7 +132,7 @@ def grey_noise(count, height, width, channels, value_range, amplitude, rng):
 
 
 def standardized_display(images, spread=0.25):
-    """Seed 002's ``image_values_to_rgb``: each image to mean 0.5, std ``spread``, then 0..255."""
+    """The Keras tutorial's ``image_values_to_rgb``: each image to mean 0.5, std ``spread``, then 0..255."""
     images = np.asarray(images, dtype=np.float64)
     axes = tuple(range(1, images.ndim))
     mean = images.mean(axis=axes, keepdims=True)
@@ -164,11 +164,11 @@ class StimulusOps:
 
 def maximum_stimuli(session, network, layer, filters, steps=20, step_size=1.0, image_size=None,
                     noise=0.1, rng=None, ops=None, on_step=None):
-    """Seed 002: for each filter index, the image that maximises the filter's mean activation.
+    """The Keras CIFAR-10 tutorial: for each filter index, the image that maximises the filter's mean activation.
 
-    Starts from grey plus uniform noise (``noise`` x the value range, the seed's 0.1), then
+    Starts from grey plus uniform noise (``noise`` x the value range, the tutorial's 0.1), then
     ``steps`` steps of ``step_size`` x range along the gradient divided by its L2 norm (the
-    seed's input span was 1, so step 1.0 there is 1.0 x range here).  ``image_size`` (H, W) is
+    tutorial's input span was 1, so step 1.0 there is 1.0 x range here).  ``image_size`` (H, W) is
     needed only for networks that take any size (default 128x128).  Filters are processed
     together when the graph takes batches.  ``on_step()`` is called after each step (a progress
     bar's update).  Returns :class:`Stimuli`.
@@ -203,7 +203,7 @@ def maximum_stimuli(session, network, layer, filters, steps=20, step_size=1.0, i
 
 
 def stimuli_figure(stimuli, layer, cols=8):
-    """Seed 002's grid (2 rows x 8 by default): each filter's stimulus, titled with its index;
+    """The Keras tutorial's grid (2 rows x 8 by default): each filter's stimulus, titled with its index;
     filters whose activation stayed <= 0 are marked ``(inactive)``."""
     from cnn_cookbook import plots
 

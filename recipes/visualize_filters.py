@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Look inside a network: maximum-stimulus images of conv filters (seed 002) and activation
+"""Look inside a network: maximum-stimulus images of conv filters (the Keras CIFAR-10 tutorial) and activation
 maximisation of a channel or a class (Hvass-Labs #13).
 
   python recipes/mnist_cnn.py --dataset synthetic --steps 200        # train something first
@@ -35,12 +35,12 @@ def parse_args(argv):
     p.add_argument("--download", action="store_true", help="download the frozen graph if it is missing")
     p.add_argument("--layer", action="append", help="layer(s) to visualise, repeatable (default: every conv "
                    "layer of a checkpoint network; mixed4d_3x3_bottleneck_pre_relu; conv_4/Conv2D)")
-    p.add_argument("--filters", type=cli.positive(), default=16, help="filters per layer (seed: 2 rows of 8)")
+    p.add_argument("--filters", type=cli.positive(), default=16, help="filters per layer (the Keras tutorial: 2 rows of 8)")
     p.add_argument("--first-filter", type=cli.integer(0), default=0, help="index of the first filter shown")
     p.add_argument("--channel", type=cli.integer(0), help="instead of the grid: maximise this channel of --layer (Hvass #13)")
     p.add_argument("--class", dest="class_id", type=cli.integer(0), action="append",
                    help="instead of the grid: maximise this class's logit (Hvass #13), repeatable")
-    p.add_argument("--steps", type=cli.positive(), help="ascent steps: 20 for the grid (seed 002), 30 for "
+    p.add_argument("--steps", type=cli.positive(), help="ascent steps: 20 for the grid (the Keras tutorial), 30 for "
                    "--channel (Hvass #13); for --class the limit (200), reached only below --threshold")
     p.add_argument("--threshold", type=cli.real(above=0, maximum=1), default=0.99,
                    help="--class: stop once the network gives the class this probability (0..1)")

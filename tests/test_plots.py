@@ -106,3 +106,21 @@ def test_class_image_ascends_until_the_threshold_or_the_limit(chain_run, tmp_pat
     (entry,) = json.loads((tmp_path / "b" / "metrics.json").read_text())["results"]
     assert not entry["reached"] and entry["steps_run"] == 2
     assert "not reached within 2 steps" in capsys.readouterr().out
+
+
+def test_weights_and_activations_share_one_channel_grid():
+    kernel = np.random.default_rng(1).normal(size=(5, 5, 2, 10))
+    weights = plots.conv_weights(kernel, input_channel=1)
+    outputs = plots.conv_outputs(kernel[:, :, 1, :])
+    assert len(weights.axes) == len(outputs.axes) == 10
+    # 10 channels: a 4x3 grid, in the same places for both
+    assert [ax.get_subplotspec().get_geometry() for ax in weights.axes] == \
+           [ax.get_subplotspec().get_geometry() for ax in outputs.axes]
+    assert weights.axes[0].get_subplotspec().get_geometry()[:2] == (3, 4)
+    limit = np.abs(kernel[:, :, 1, :]).max()
+    for ax, index in zip(weights.axes, range(10)):  # weights: one symmetric scale for every filter
+        image = ax.get_images()[0]
+        assert image.get_clim() == (-limit, limit)
+        np.testing.assert_array_equal(image.get_array(), kernel[:, :, 1, index])
+    own = outputs.axes[3].get_images()[0]  # activations: each channel on its own scale
+    assert own.get_clim() == (kernel[:, :, 1, 3].min(), kernel[:, :, 1, 3].max())

@@ -12,8 +12,8 @@ this loader.
   ``conv3_1/conv3_1`` etc. are the ReLU outputs, here ``relu3_1``.
 * Whatever preprocessing sits between ``images`` and the first convolution (the graph this file
   comes from multiplies by 255, reorders RGB to BGR and subtracts the mean) is measured by
-  running that part of the graph on probe images: it must be affine, and its scale says which
-  input range the graph was built for.  The Hvass tutorial fed 0..255 pixels to ``images:0``;
+  evaluating that part of the graph in NumPy on probe images (a loader opens no Session): it
+  must be affine, and its scale says which input range the graph was built for.  The Hvass tutorial fed 0..255 pixels to ``images:0``;
   when the graph itself scales by 255 that puts the network's input 255 times outside the range
   it was trained on.  Here the pixels (always 0..255) are mapped to what the first convolution
   was trained on, and the loader reports the range the graph expects.
@@ -24,7 +24,9 @@ from pathlib import Path
 import numpy as np
 
 from cnn_cookbook.errors import DataFormatError, MissingFileError
+from cnn_cookbook.graphs import load_graph_def
 from cnn_cookbook.nets.vgg19 import FeatureNetwork, Layer
+from cnn_cookbook.tf1 import tf
 
 VGG16_URL = "https://s3.amazonaws.com/cadl/models/vgg16.tfmodel"
 #: convolutions per block in VGG-16
@@ -39,8 +41,6 @@ def _not_vgg16(path, why):
 def read_graph_def(path):
     """Parse a binary GraphDef file (:func:`cnn_cookbook.graphs.load_graph_def`) with errors that
     name vgg16.tfmodel and where to get it."""
-    from cnn_cookbook.graphs import load_graph_def
-
     path = Path(path)
     try:
         return load_graph_def(path)
@@ -59,8 +59,6 @@ def _data_input(name):
 
 def _const_value(nodes, name, path):
     """The NumPy value behind ``name``, following Identity ops to a Const."""
-    from cnn_cookbook.tf1 import tf
-
     node = nodes.get(_data_input(name))
     while node is not None and node.op == "Identity":
         node = nodes.get(_data_input(node.input[0]))
@@ -115,25 +113,59 @@ def _conv_chain(graph_def, path, input_name):
     return layers
 
 
-def _probe_preprocessing(graph_def, first_conv_input, image_shape):
-    """Fit out = pixels @ matrix + offset to the ops before the first convolution."""
-    from cnn_cookbook.tf1 import tf
+#: NumPy forms of the ops a graph may put between 'images' and the first convolution
+#: (the published file: Mul by 255, Split into channels, Sub of the mean, Concat as BGR)
+_ELEMENTWISE = {"Mul": np.multiply, "Sub": np.subtract, "Add": np.add, "AddV2": np.add,
+                "BiasAdd": np.add, "RealDiv": np.divide, "Div": np.divide}
 
-    sub = tf.graph_util.extract_sub_graph(graph_def, [_data_input(first_conv_input)])
+
+def _evaluate(nodes, tensor, feeds, path):
+    """The NumPy value of ``tensor`` ('node' or 'node:k'), computed from the file's constants
+    and ``feeds`` (placeholder name -> array), so that reading the file opens no Session."""
+    name, _, index = tensor.lstrip("^").partition(":")
+    node = nodes.get(name)
+    if node is None:
+        raise _not_vgg16(path, f"{name} is not in the graph")
+    if node.op == "Placeholder" and name in feeds:
+        return feeds[name]
+    inputs = [i for i in node.input if not i.startswith("^")]
+
+    def value(i):
+        return _evaluate(nodes, inputs[i], feeds, path)
+
+    if node.op == "Const":
+        return _const_value(nodes, name, path)
+    if node.op in ("Identity", "StopGradient"):
+        return value(0)
+    if node.op in _ELEMENTWISE:
+        return _ELEMENTWISE[node.op](value(0), value(1)).astype(np.float32)
+    if node.op == "Neg":
+        return -value(0)
+    if node.op in ("Split", "SplitV"):
+        if node.op == "Split":
+            axis, whole, parts = int(value(0)), value(1), int(node.attr["num_split"].i)
+        else:
+            whole, sizes, axis = value(0), value(1), int(value(2))
+            parts = np.cumsum(sizes)[:-1]
+        return np.split(whole, parts, axis=axis)[int(index or 0)]
+    if node.op in ("Concat", "ConcatV2"):  # the axis is the first input of Concat, the last of V2
+        axis, values = (value(0), inputs[1:]) if node.op == "Concat" else (value(-1), inputs[:-1])
+        return np.concatenate([_evaluate(nodes, v, feeds, path) for v in values], axis=int(axis))
+    raise _not_vgg16(path, f"the operations between 'images' and the first convolution include "
+                           f"{node.op} ({name}), which is not an affine map of the pixels")
+
+
+def _probe_preprocessing(nodes, first_conv_input, image_shape, path):
+    """Fit out = pixels @ matrix + offset to the ops before the first convolution, evaluated in
+    NumPy on probe images (black, one per colour, random)."""
     height, width = image_shape
     rng = np.random.default_rng(0)
     probes = [np.zeros((1, height, width, 3), np.float32)]
     probes += [np.broadcast_to(np.eye(3, dtype=np.float32)[c], (1, height, width, 3)).copy()
                for c in range(3)]
     probes.append(rng.uniform(0, 1, (1, height, width, 3)).astype(np.float32))
-    graph = tf.Graph()
-    with graph.as_default():
-        probe = tf.placeholder(tf.float32, [1, height, width, 3])
-        output, = tf.import_graph_def(sub, input_map={"images:0": probe},
-                                      return_elements=[first_conv_input if ":" in first_conv_input
-                                                       else first_conv_input + ":0"], name="probe")
-        with tf.Session(graph=graph, config=tf.ConfigProto(device_count={"GPU": 0})) as session:
-            outputs = [session.run(output, {probe: p}) for p in probes]
+    outputs = [np.broadcast_to(_evaluate(nodes, first_conv_input, {"images": p}, path), p.shape)
+               for p in probes]
     offset = outputs[0][0, 0, 0]
     matrix = np.stack([outputs[1 + c][0, 0, 0] - offset for c in range(3)])
     predicted = probes[-1] @ matrix + offset
@@ -157,7 +189,7 @@ def load_vgg16_graph(path):
     shape = images.attr["shape"].shape
     dims = [d.size for d in shape.dim] if not shape.unknown_rank else []
     probe_size = tuple(dims[1:3]) if len(dims) == 4 and min(dims[1:3]) > 0 else (8, 8)
-    matrix, offset, affine = _probe_preprocessing(graph_def, chain[0][0].input[0], probe_size)
+    matrix, offset, affine = _probe_preprocessing(nodes, chain[0][0].input[0], probe_size, path)
     if not affine:
         raise _not_vgg16(path, "the operations between 'images' and the first convolution are "
                                "not an affine map of the pixels")

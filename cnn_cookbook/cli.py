@@ -42,8 +42,8 @@ class ArgumentParser(argparse.ArgumentParser):
     ``add_subparsers`` are ArgumentParsers too.
 
     Two flags every recipe gets without listing them: ``--max-pixels`` (the image size limit
-    of :func:`cnn_cookbook.fileio.read_image`) and, wherever there is a ``--download`` flag,
-    ``--accept-checksum-mismatch`` (:func:`cnn_cookbook.datasets.download.fetch`).
+    of :func:`cnn_cookbook.io.images.read_image`) and, wherever there is a ``--download`` flag,
+    ``--accept-checksum-mismatch`` (:func:`cnn_cookbook.io.downloads.fetch`).
     """
 
     def __init__(self, *args, **kwargs):
@@ -55,12 +55,11 @@ class ArgumentParser(argparse.ArgumentParser):
         self.exit(2, f"error: {self.prog}: {message} (see --help)\n")
 
     def parse_known_args(self, args=None, namespace=None):
-        from cnn_cookbook import fileio
-        from cnn_cookbook.datasets import download
+        from cnn_cookbook.io import downloads, images
 
         options = {o for action in self._actions for o in action.option_strings}
         if "--max-pixels" not in options:
-            self.add_argument("--max-pixels", type=integer(1, None), default=fileio.DEFAULT_MAX_PIXELS,
+            self.add_argument("--max-pixels", type=integer(1, None), default=images.DEFAULT_MAX_PIXELS,
                               help="refuse images with more pixels than this before decoding them")
         if "--download" in options and "--accept-checksum-mismatch" not in options:
             self.add_argument("--accept-checksum-mismatch", action="store_true",
@@ -68,9 +67,9 @@ class ArgumentParser(argparse.ArgumentParser):
                                    "from the published one (recorded in metrics.json)")
         parsed, extra = super().parse_known_args(args, namespace)
         # one recipe run per parse: the settings and the record of accepted files start afresh
-        fileio.MAX_PIXELS = getattr(parsed, "max_pixels", fileio.DEFAULT_MAX_PIXELS)
-        download.accept_checksum_mismatch = bool(getattr(parsed, "accept_checksum_mismatch", False))
-        del download.ACCEPTED_MISMATCHES[:]
+        images.MAX_PIXELS = getattr(parsed, "max_pixels", images.DEFAULT_MAX_PIXELS)
+        downloads.accept_checksum_mismatch = bool(getattr(parsed, "accept_checksum_mismatch", False))
+        del downloads.ACCEPTED_MISMATCHES[:]
         return parsed, extra
 
 
@@ -357,10 +356,10 @@ def write_outputs(output_dir, metrics, history=None, figures=None, show=False):
 
     if figures:
         finish(figures, output_dir, show=show)
-    from cnn_cookbook.datasets import download
+    from cnn_cookbook.io import downloads
 
-    if download.ACCEPTED_MISMATCHES:  # files used although their hash differs (--accept-checksum-mismatch)
-        metrics = dict(metrics, checksum_mismatch_accepted=list(download.ACCEPTED_MISMATCHES))
+    if downloads.ACCEPTED_MISMATCHES:  # files used although their hash differs (--accept-checksum-mismatch)
+        metrics = dict(metrics, checksum_mismatch_accepted=list(downloads.ACCEPTED_MISMATCHES))
     if history is not None:
         write_json(f"{output_dir}/history.json", history.to_dict() if hasattr(history, "to_dict") else history)
     return write_json(f"{output_dir}/metrics.json", metrics)

@@ -30,7 +30,7 @@ from collections import namedtuple
 import numpy as np
 
 from cnn_cookbook.errors import CookbookError
-from cnn_cookbook.fileio import load_image_or_photo
+from cnn_cookbook.io.images import load_image_or_photo
 from cnn_cookbook.tf1 import tf
 
 Objective = namedtuple("Objective", ["score", "gradient", "description"])
@@ -95,7 +95,7 @@ def start_image(spec, max_size=None, size=224, rng=None):
     """The start image as float32 HxWx3 0..255 and a note (or None).
 
     ``spec``: ``noise`` (the notebook's grey noise, ``size`` square), the name of a photograph
-    bundled with scikit-image (:data:`cnn_cookbook.fileio.BUNDLED_PHOTOS`, no download) or a
+    bundled with scikit-image (:data:`cnn_cookbook.io.images.BUNDLED_PHOTOS`, no download) or a
     path to an image file.
     """
     if spec == "noise":

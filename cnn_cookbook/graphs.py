@@ -4,7 +4,7 @@ A frozen graph (inception5h's ``tensorflow_inception_graph.pb``, Inception v3's
 ``classify_image_graph_def.pb``, ``vgg16.tfmodel``) is a serialized ``tf.GraphDef`` with the
 weights stored as constants.  :func:`load_graph_def` reads one in binary mode and turns the two
 ways this goes wrong into one-line errors: a missing file (:class:`MissingFileError`, the same
-wording as :func:`cnn_cookbook.datasets.download.fetch`) and a file that is not a GraphDef
+wording as :func:`cnn_cookbook.io.downloads.fetch`) and a file that is not a GraphDef
 (:class:`DataFormatError`).
 
 :func:`make_stand_in_graph_def` writes a small graph with chosen tensor names and random

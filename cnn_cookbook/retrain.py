@@ -43,9 +43,10 @@ from pathlib import Path
 import numpy as np
 from cnn_cookbook.progress import bar as progress_bar
 
-from cnn_cookbook.datasets.folders import SPLITS, UnreadableImage, read_image_rgb, write_labels_file
+from cnn_cookbook.datasets.folders import SPLITS, write_labels_file
 from cnn_cookbook.errors import CookbookError, DataFormatError
 from cnn_cookbook.fileio import ensure_dir, write_bytes_atomic
+from cnn_cookbook.io.images import UnreadableImage, read_image_rgb
 from cnn_cookbook.nets import inception_v3 as iv3
 from cnn_cookbook.nets.layers import dense
 from cnn_cookbook.tf1 import new_session, tf

@@ -553,12 +553,12 @@ def _run_lbfgs(session, tensors, settings, checkpoint_every, output):
 
 def read_image(spec, max_size=None):
     """An image file or the name of a photograph bundled with scikit-image
-    (:data:`cnn_cookbook.fileio.BUNDLED_PHOTOS`) -> (HxWx3 float32 0..255, note or None).
+    (:data:`cnn_cookbook.io.images.BUNDLED_PHOTOS`) -> (HxWx3 float32 0..255, note or None).
 
     Greyscale and RGBA files are converted to RGB; images larger than ``max_size`` are shrunk
     (the note says so); images with a side under :data:`MIN_IMAGE_SIZE` are refused.
     """
-    from cnn_cookbook.fileio import load_image_or_photo
+    from cnn_cookbook.io.images import load_image_or_photo
 
     return load_image_or_photo(spec, max_size, MIN_IMAGE_SIZE,
                                "StyleNet (VGG halves the image 4 times before its deepest style layer)")

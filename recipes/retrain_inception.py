@@ -239,7 +239,7 @@ def classify(args):
     from cnn_cookbook.fileio import write_bytes_atomic, write_json
     from cnn_cookbook.nets import inception_v3 as iv3
     from cnn_cookbook.retrain import open_transfer_session
-    from cnn_cookbook.datasets.folders import read_image_rgb
+    from cnn_cookbook.io.images import read_image_rgb
     from cnn_cookbook.errors import CookbookError
 
     for image in args.images:  # every image decodes (and is not too large) before the graph is loaded

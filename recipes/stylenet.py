@@ -104,7 +104,7 @@ def settings_from_args(args):
 
 
 def load_network(args):
-    from cnn_cookbook.datasets.download import fetch
+    from cnn_cookbook.io.downloads import fetch
     from cnn_cookbook.nets.vgg16 import load_vgg16_graph
     from cnn_cookbook.nets.vgg19 import load_vgg19_mat, locate_vgg19
     from cnn_cookbook.paths import models_root
@@ -141,7 +141,7 @@ def describe(losses):
 def main(argv=None):
     args = parse_args(argv)
     from cnn_cookbook import plots, progress, stylenet, summaries
-    from cnn_cookbook.datasets.download import ACCEPTED_MISMATCHES
+    from cnn_cookbook.io.downloads import ACCEPTED_MISMATCHES
     from cnn_cookbook.errors import CookbookError
     from cnn_cookbook.fileio import ensure_dir, save_image, write_json
     from cnn_cookbook.plots import finish

@@ -32,7 +32,7 @@ def parse_args(argv):
 @cli.main_wrapper
 def main(argv=None):
     args = parse_args(argv)
-    from cnn_cookbook.datasets.download import ACCEPTED_MISMATCHES, fetch
+    from cnn_cookbook.io.downloads import ACCEPTED_MISMATCHES, fetch
     from cnn_cookbook.fileio import ensure_dir, write_json
     from cnn_cookbook.nets.vgg19 import center_crop_resize, load_vgg19_mat, top_classes
     from cnn_cookbook.paths import models_root

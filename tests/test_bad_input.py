@@ -26,7 +26,7 @@ import pytest
 
 from cnn_cookbook import cli
 from cnn_cookbook.datasets import cifar10 as c10
-from cnn_cookbook.datasets.download import extract_archive
+from cnn_cookbook.io.downloads import extract_archive
 from cnn_cookbook.datasets.idx import write_idx
 
 REPO = Path(__file__).resolve().parents[1]
@@ -536,23 +536,23 @@ def download_run(tmp, *behaviours, deadline=1.5):
     """fetch() of file.bin with the user's mirrors ``behaviours`` first, then a refused URL."""
     import os
 
-    from cnn_cookbook.datasets import download
+    from cnn_cookbook.io import downloads
 
-    remote = download.RemoteFile("file.bin", (closed_port_url() + "/file.bin",),
+    remote = downloads.RemoteFile("file.bin", (closed_port_url() + "/file.bin",),
                                  sha256=hashlib.sha256(PAYLOAD).hexdigest(), size=len(PAYLOAD))
 
     def run():
-        saved = os.environ.get(download.MIRROR_ENV), download.TIMEOUT_SECONDS
-        os.environ[download.MIRROR_ENV] = " ".join(f"{server().url}/{b}" for b in behaviours)
-        download.TIMEOUT_SECONDS = 0.5
+        saved = os.environ.get(downloads.MIRROR_ENV), downloads.TIMEOUT_SECONDS
+        os.environ[downloads.MIRROR_ENV] = " ".join(f"{server().url}/{b}" for b in behaviours)
+        downloads.TIMEOUT_SECONDS = 0.5
         try:
-            return download.fetch(remote, tmp / "data", download=True, progressbar=False, deadline=deadline)
+            return downloads.fetch(remote, tmp / "data", download=True, progressbar=False, deadline=deadline)
         finally:
             if saved[0] is None:
-                del os.environ[download.MIRROR_ENV]
+                del os.environ[downloads.MIRROR_ENV]
             else:
-                os.environ[download.MIRROR_ENV] = saved[0]
-            download.TIMEOUT_SECONDS = saved[1]
+                os.environ[downloads.MIRROR_ENV] = saved[0]
+            downloads.TIMEOUT_SECONDS = saved[1]
     return cli.main_wrapper(lambda argv: run()), None
 
 
@@ -585,7 +585,7 @@ def _(tmp):
     return main, argv, ("train-images-idx3-ubyte.gz", "expected sha256 440fcabf")
 
 
-# --- images (the one reader, cnn_cookbook.fileio.read_image)
+# --- images (the one reader, cnn_cookbook.io.images.read_image)
 
 def png_header(path, width, height, colour_type=0):
     """A PNG whose header claims ``width`` x ``height`` (grey by default) with a token of data:
@@ -738,11 +738,11 @@ def test_bad_input_is_one_clear_line_and_changes_nothing(name, tmp_path, capsys,
 def test_tar_extraction_drops_special_bits_and_the_archives_owner(tmp_path, monkeypatch, native):
     import os
 
-    from cnn_cookbook.datasets import download
+    from cnn_cookbook.io import downloads
 
-    if native and not download.HAS_DATA_FILTER:
+    if native and not downloads.HAS_DATA_FILTER:
         pytest.skip("this Python's tarfile has no extraction filters")
-    monkeypatch.setattr(download, "HAS_DATA_FILTER", native)
+    monkeypatch.setattr(downloads, "HAS_DATA_FILTER", native)
     # mode in the archive -> the mode PEP 706's "data" filter gives it
     modes = {"setuid": (0o4755, 0o755), "setgid_world_write": (0o6777, 0o755), "world_write": (0o666, 0o644),
              "no_bits": (0o000, 0o600), "owner_only": (0o700, 0o700), "group_x_only": (0o2750, 0o750),
@@ -766,7 +766,7 @@ def test_tar_extraction_drops_special_bits_and_the_archives_owner(tmp_path, monk
 
 
 def test_stale_scratch_folder_does_not_spoil_a_good_archive(tmp_path, monkeypatch):
-    from cnn_cookbook.datasets import download
+    from cnn_cookbook.io import downloads
 
     data = cifar_binary_folder(tmp_path / "src")
     (tmp_path / "d").mkdir()
@@ -777,8 +777,8 @@ def test_stale_scratch_folder_does_not_spoil_a_good_archive(tmp_path, monkeypatc
     stale.mkdir(parents=True)
     (stale / "data_batch_1.bin").write_bytes(b"half")  # left by an interrupted run
     # this archive stands in for the published one: its hash is the expected one here
-    monkeypatch.setitem(download.REMOTE_FILES, "cifar10/binary", download.RemoteFile(
-        archive.name, ("http://127.0.0.1:9/none",), sha256=download.file_sha256(archive)))
+    monkeypatch.setitem(downloads.REMOTE_FILES, "cifar10/binary", downloads.RemoteFile(
+        archive.name, ("http://127.0.0.1:9/none",), sha256=downloads.file_sha256(archive)))
     folder, name = c10.find_cifar10("cifar10", tmp_path / "d", announce=None)
     assert name == "cifar10" and folder == tmp_path / "d" / c10.BINARY_FOLDER
     assert c10.read_binary_split(folder, "test")[1].shape == (10,)
@@ -818,25 +818,25 @@ def test_a_small_own_mnist_set_trains_and_is_evaluated_on_its_whole_test_split(t
 
 
 def test_the_next_mirror_is_tried_after_a_checksum_mismatch(tmp_path, monkeypatch):
-    from cnn_cookbook.datasets import download
+    from cnn_cookbook.io import downloads
 
-    remote = download.RemoteFile("file.bin", (f"{server().url}/good/file.bin",),
+    remote = downloads.RemoteFile("file.bin", (f"{server().url}/good/file.bin",),
                                  sha256=hashlib.sha256(PAYLOAD).hexdigest())
-    monkeypatch.setenv(download.MIRROR_ENV, f"{server().url}/wrong")  # the user's own mirror, first
-    assert download.mirror_urls(remote)[0] == f"{server().url}/wrong/file.bin"
-    path = download.fetch(remote, tmp_path, download=True, progressbar=False, deadline=5)
+    monkeypatch.setenv(downloads.MIRROR_ENV, f"{server().url}/wrong")  # the user's own mirror, first
+    assert downloads.mirror_urls(remote)[0] == f"{server().url}/wrong/file.bin"
+    path = downloads.fetch(remote, tmp_path, download=True, progressbar=False, deadline=5)
     assert path.read_bytes() == PAYLOAD and sorted(p.name for p in tmp_path.iterdir()) == ["file.bin"]
 
 
 def test_an_offline_cache_serves_as_mirror(tmp_path, monkeypatch):
-    from cnn_cookbook.datasets import download
+    from cnn_cookbook.io import downloads
 
     (tmp_path / "cache").mkdir()
     (tmp_path / "cache" / "file.bin").write_bytes(PAYLOAD)
-    remote = download.RemoteFile("file.bin", (closed_port_url() + "/file.bin",),
+    remote = downloads.RemoteFile("file.bin", (closed_port_url() + "/file.bin",),
                                  sha256=hashlib.sha256(PAYLOAD).hexdigest())
-    monkeypatch.setenv(download.MIRROR_ENV, (tmp_path / "cache").as_uri())
-    assert download.fetch(remote, tmp_path / "data", download=True, progressbar=False).read_bytes() == PAYLOAD
+    monkeypatch.setenv(downloads.MIRROR_ENV, (tmp_path / "cache").as_uri())
+    assert downloads.fetch(remote, tmp_path / "data", download=True, progressbar=False).read_bytes() == PAYLOAD
 
 
 def test_sigterm_during_a_download_leaves_no_temp_file(tmp_path):
@@ -846,9 +846,9 @@ def test_sigterm_during_a_download_leaves_no_temp_file(tmp_path):
     import time
 
     data = tmp_path / "data"
-    script = ("import sys; from cnn_cookbook import cli; from cnn_cookbook.datasets import download\n"
-              "remote = download.RemoteFile('file.bin', (sys.argv[1],))\n"
-              "cli.main_wrapper(lambda argv: download.fetch(remote, sys.argv[2], download=True, "
+    script = ("import sys; from cnn_cookbook import cli; from cnn_cookbook.io import downloads\n"
+              "remote = downloads.RemoteFile('file.bin', (sys.argv[1],))\n"
+              "cli.main_wrapper(lambda argv: downloads.fetch(remote, sys.argv[2], download=True, "
               "progressbar=False, deadline=60))()\n")
     proc = subprocess.Popen([sys.executable, "-c", script, f"{server().url}/trickle/file.bin", str(data)],
                             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -869,14 +869,14 @@ def test_sigterm_during_an_extraction_removes_the_staging_folder(tmp_path, monke
     import os
     import signal
 
-    from cnn_cookbook.datasets import download
+    from cnn_cookbook.io import downloads
 
     archive = tar_archive(tmp_path / "a.tar.gz", [("top/big", "file", noise_bytes(1000))])
 
     def killed(*args, **kwargs):  # the process is told to stop half-way through the members
         os.kill(os.getpid(), signal.SIGTERM)
-    monkeypatch.setattr(download, "_extract_by_data_rules", killed)
-    monkeypatch.setattr(download, "HAS_DATA_FILTER", False)
+    monkeypatch.setattr(downloads, "_extract_by_data_rules", killed)
+    monkeypatch.setattr(downloads, "HAS_DATA_FILTER", False)
     before = signal.getsignal(signal.SIGTERM)
     with pytest.raises(KeyboardInterrupt):
         extract_archive(archive, tmp_path / "out" / "target")
@@ -902,7 +902,7 @@ def test_a_knowingly_different_file_is_used_and_recorded(tmp_path, capsys):
 def test_every_image_mode_is_read_as_rgb_and_as_grey(tmp_path, mode):
     from PIL import Image
 
-    from cnn_cookbook.fileio import read_image
+    from cnn_cookbook.io.images import read_image
 
     rgb = np.zeros((6, 8, 3), np.uint8)
     rgb[:3] = (200, 30, 60)  # a red band over black
@@ -949,15 +949,15 @@ def test_folder_data_sets_skip_and_list_oversized_and_broken_images(tmp_path):
 
 
 def test_max_pixels_raises_the_limit(tmp_path, monkeypatch):
-    from cnn_cookbook import fileio
+    from cnn_cookbook.io import images
 
     path = save_pil(tmp_path / "wide.png", np.zeros((10, 40, 3), np.uint8))
-    monkeypatch.setattr(fileio, "MAX_PIXELS", 100)
-    with pytest.raises(fileio.ImageTooLarge, match="wide.png is 40x10"):
-        fileio.read_image(path)
-    assert fileio.read_image(path, max_pixels=400)[0].shape == (10, 40, 3)
+    monkeypatch.setattr(images, "MAX_PIXELS", 100)
+    with pytest.raises(images.ImageTooLarge, match="wide.png is 40x10"):
+        images.read_image(path)
+    assert images.read_image(path, max_pixels=400)[0].shape == (10, 40, 3)
     parser = cli.parser("test")
-    assert parser.parse_args(["--max-pixels", "400"]).max_pixels == 400 and fileio.MAX_PIXELS == 400
+    assert parser.parse_args(["--max-pixels", "400"]).max_pixels == 400 and images.MAX_PIXELS == 400
 
 
 def test_the_errors_guide_states_the_number_of_cases():

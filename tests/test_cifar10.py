@@ -116,9 +116,9 @@ def test_find_cifar10_modes(tmp_path, monkeypatch, tiny_cifar):
     assert c10.find_cifar10("auto", tiny_cifar, announce=notes.append) == (tiny_cifar / c10.BINARY_FOLDER, "cifar10")
     assert c10.find_cifar10("cifar10", tiny_cifar / c10.PYTHON_FOLDER, flavour="python")[1] == "cifar10"
     # the archive is extracted once (a hand-made archive: its hash is not the published one)
-    from cnn_cookbook.datasets import download
+    from cnn_cookbook.io import downloads
 
-    monkeypatch.setattr(download, "accept_checksum_mismatch", True)
+    monkeypatch.setattr(downloads, "accept_checksum_mismatch", True)
     archive_dir = tmp_path / "archive"
     archive_dir.mkdir()
     with tarfile.open(archive_dir / "cifar-10-binary.tar.gz", "w:gz") as tar:
@@ -138,8 +138,8 @@ def test_find_cifar10_modes(tmp_path, monkeypatch, tiny_cifar):
         c10.find_cifar10("auto", bad)
     # so is a checksum mismatch during --download
     def mismatch(url, tmp, known_hash, *limits):
-        raise download._Failed("checksum mismatch", checksum=True)
-    monkeypatch.setattr(download, "_download_one", mismatch)
+        raise downloads._Failed("checksum mismatch", checksum=True)
+    monkeypatch.setattr(downloads, "_download_one", mismatch)
     with pytest.raises(ChecksumError):
         c10.find_cifar10("auto", tmp_path / "dl", download=True)
     assert not (tmp_path / "dl" / "cifar-10-binary.tar.gz").exists()

@@ -92,9 +92,9 @@ def test_layer_listing_channel_counts_and_lookup(dream_setup):
 
 
 def test_find_inception5h_extracts_the_zip_once(tmp_path, stand_in, monkeypatch):
-    from cnn_cookbook.datasets import download
+    from cnn_cookbook.io import downloads
 
-    monkeypatch.setattr(download, "accept_checksum_mismatch", True)  # a hand-made zip, not the published one
+    monkeypatch.setattr(downloads, "accept_checksum_mismatch", True)  # a hand-made zip, not the published one
     with pytest.raises(MissingFileError, match="--download"):
         inception5h.find_inception5h(tmp_path)
     with zipfile.ZipFile(tmp_path / "inception5h.zip", "w") as zf:

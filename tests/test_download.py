@@ -11,7 +11,7 @@ import zipfile
 
 import pytest
 
-from cnn_cookbook.datasets.download import RemoteFile, extract_archive, fetch
+from cnn_cookbook.io.downloads import RemoteFile, extract_archive, fetch
 from cnn_cookbook.errors import ChecksumError, DataFormatError, MissingFileError
 
 PAYLOAD = b"cnn_cookbook test payload " * 1000

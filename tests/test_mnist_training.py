@@ -205,12 +205,13 @@ def test_recipe_bad_input_is_one_clear_line(mnist_dir, tmp_path):
 
 
 def test_auto_uses_mnist_when_present_else_synthetic(mnist_dir, tmp_path, monkeypatch):
-    from cnn_cookbook.datasets import download, mnist
+    from cnn_cookbook.datasets import mnist
+    from cnn_cookbook.io import downloads
     from cnn_cookbook.errors import ChecksumError
 
     with pytest.raises(ChecksumError, match="expected sha256 440fcabf"):  # these are not MNIST's own files
         mnist.load_mnist("auto", mnist_dir)
-    monkeypatch.setattr(download, "accept_checksum_mismatch", True)
+    monkeypatch.setattr(downloads, "accept_checksum_mismatch", True)
     assert mnist.load_mnist("auto", mnist_dir).name == "mnist"
     monkeypatch.setitem(mnist.SYNTHETIC, "train", 5200)
     monkeypatch.setitem(mnist.SYNTHETIC, "test", 100)

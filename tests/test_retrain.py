@@ -8,6 +8,7 @@ import pytest
 
 from cnn_cookbook.datasets import folders
 from cnn_cookbook.errors import CookbookError, DataFormatError, MissingFileError
+from cnn_cookbook.io.images import UnreadableImage, encode_jpeg, read_image_rgb
 from conftest import REPO, assert_tensorboard_tags, run_recipe
 
 CLASSES = ("red_stripes", "green_bars", "blue_disc")
@@ -71,8 +72,8 @@ def test_cifar_export_keeps_images_the_right_way_round_and_is_not_redone(tmp_pat
     report = folders.export_cifar_python(batches, tmp_path / "out", read_python_batch, CLASS_NAMES, progress=False)
     assert (report.written, report.kept) == (12, 0)
     saved = report.train_dir / "cat" / "data_batch_1_0.png"
-    np.testing.assert_array_equal(folders.read_image_rgb(saved), arrow)
-    np.testing.assert_array_equal(folders.read_image_rgb(report.validation_dir / "truck" / "test_batch_1.png"), other)
+    np.testing.assert_array_equal(read_image_rgb(saved), arrow)
+    np.testing.assert_array_equal(read_image_rgb(report.validation_dir / "truck" / "test_batch_1.png"), other)
     assert folders.read_labels_file(report.labels_file) == list(CLASS_NAMES)
 
     before = saved.stat().st_mtime_ns
@@ -119,7 +120,7 @@ def test_tfrecords_round_trip_every_feature_with_both_readers(tmp_path):
             r = session.run(record)
             name = r["image/filename"].decode()
             path, text, label = expected[name]
-            source = folders.read_image_rgb(path)
+            source = read_image_rgb(path)
             assert (r["image/height"], r["image/width"], r["image/channels"]) == (*source.shape[:2], 3)
             assert r["image/colorspace"] == b"RGB" and r["image/format"] == b"JPEG"
             assert r["image/class/text"].decode() == text == CLASSES[label - 1]
@@ -251,7 +252,7 @@ def test_retrain_on_stand_in_learns_and_the_export_predicts_what_training_predic
     graph_def, class_names = rt.load_retrained(run.graph_path, run.labels_path)
     assert class_names == run.class_names and iv3.is_stand_in(graph_def)
     test = run.sets["testing"]
-    images = [folders.read_image_rgb(p) for p in test.paths]
+    images = [read_image_rgb(p) for p in test.paths]
     ts = rt.open_transfer_session(graph_def, "batch")
     with ts.session:
         exported = rt.retrained_probabilities(ts, images)
@@ -281,7 +282,7 @@ def test_distortions_bypass_the_cache_and_a_hidden_layer_exports(tmp_path, stand
     graph_def, _ = rt.load_retrained(run.graph_path, run.labels_path)
     ts = rt.open_transfer_session(graph_def, "map")
     with ts.session:
-        images = [folders.read_image_rgb(p) for p in run.sets["testing"].paths]
+        images = [read_image_rgb(p) for p in run.sets["testing"].paths]
         np.testing.assert_allclose(rt.retrained_probabilities(ts, images), run.result.test_probabilities, atol=1e-5)
 
 
@@ -308,9 +309,9 @@ def test_missing_model_bad_graph_and_bad_images_give_clear_errors(tmp_path, stan
     with pytest.raises(DataFormatError, match="not a graph exported by 'retrain'"):
         rt.load_retrained(stand_in[0].graph_path, tmp_path / "labels.txt")
     with pytest.raises(CookbookError, match="does not exist"):
-        folders.read_image_rgb(tmp_path / "missing.png")
-    with pytest.raises(folders.UnreadableImage):
-        folders.read_image_rgb(tmp_path / "text.pb")
+        read_image_rgb(tmp_path / "missing.png")
+    with pytest.raises(UnreadableImage):
+        read_image_rgb(tmp_path / "text.pb")
     (tmp_path / "one" / "only_class").mkdir(parents=True)
     (tmp_path / "one" / "empty").mkdir()
     folders.write_class_folders(tmp_path / "one", {"only_class": [np.zeros((4, 4, 3), np.uint8)]})
@@ -335,7 +336,7 @@ def test_classify_gives_sorted_top_k_with_labels(tmp_path, stand_in):
     assert labels == {1: "giant panda, panda", 2: "teddy bear"}
 
     image = _class_image(2, np.random.default_rng(0))
-    (tmp_path / "a.jpg").write_bytes(folders.encode_jpeg(image))
+    (tmp_path / "a.jpg").write_bytes(encode_jpeg(image))
     graph = tf.Graph()
     with graph.as_default():
         iv3.import_inception(stand_in[1])

@@ -89,7 +89,7 @@ def exported(mnist_dir, tmp_path_factory):
     from cnn_cookbook import serving
     from cnn_cookbook.cifar10_cnn import train_cifar10
     from cnn_cookbook.datasets import cifar10 as c10
-    from cnn_cookbook.datasets.folders import read_image_rgb
+    from cnn_cookbook.io.images import read_image_rgb
     from cnn_cookbook.datasets.mnist import load_mnist
     from cnn_cookbook.mnist_cnn import train_mnist
     from cnn_cookbook.nets import inception_v3 as iv3

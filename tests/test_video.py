@@ -7,6 +7,7 @@ import pytest
 
 from cnn_cookbook.datasets import folders
 from cnn_cookbook.errors import CookbookError
+from cnn_cookbook.io.images import read_image_rgb
 from conftest import REPO
 
 
@@ -66,7 +67,7 @@ def test_frames_are_sampled_kept_together_and_not_redone(videos, tmp_path):
 
     listed = folders.list_class_folders(out)
     assert listed.class_names == ["greenish", "reddish"] and sum(map(len, listed.images.values())) == 18
-    frame = folders.read_image_rgb(listed.images["reddish"][0])
+    frame = read_image_rgb(listed.images["reddish"][0])
     assert frame.shape == (16, 24, 3)  # 32x48 shrunk to a longer side of 24, aspect kept
     assert frame[..., 0].mean() > frame[..., 1].mean() + 60  # the colour survived encode/decode
     # every frame of a video lands in the split of its video

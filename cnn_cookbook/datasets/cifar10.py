@@ -392,7 +392,7 @@ def _missing_batches(folder, flavour):
 def _real_cifar10(data_dir, download, flavour):
     """The batches folder of the real set: found in ``data_dir`` or ``data_dir/cifar10`` (the
     folder itself, the folder inside it, or the archive, extracted once); else downloaded."""
-    from cnn_cookbook.datasets import download as downloads
+    from cnn_cookbook.io import downloads
 
     folder, key = FLAVOURS[flavour]
     data_dir = Path(data_dir)

@@ -8,8 +8,6 @@ sub-folder per class, holding that class's images.  Here:
 - :func:`split_for` / :func:`split_image_lists` give retrain.py's stable hash-based
   training/validation/testing split: an image's set depends only on its own file name, so adding
   files never moves the ones already there;
-- :func:`read_image_rgb` decodes any image to uint8 RGB HxWx3 and raises
-  :class:`UnreadableImage` for files that are not images, so callers can skip and count them;
 - :func:`export_cifar_python` writes CIFAR-10 python batches as PNGs into ``train_dir/<class>/``
   and ``validation_dir/<class>/`` with the labels file (the cookbook's "retrain" preparation).
 
@@ -19,7 +17,7 @@ along its diagonal.  :func:`cifar_row_to_hwc` uses ``transpose(1, 2, 0)`` (C,H,W
 """
 
 import hashlib
-import io
+import json
 import os
 import re
 from collections import namedtuple
@@ -29,8 +27,9 @@ import numpy as np
 
 from cnn_cookbook.datasets import cifar10
 from cnn_cookbook.errors import CookbookError, DataFormatError
-from cnn_cookbook.fileio import (ImageTooLarge, UnreadableImage, ensure_dir, read_image, write_bytes_atomic,
-                                 write_json)
+from cnn_cookbook.fileio import ensure_dir, write_bytes_atomic, write_json
+from cnn_cookbook.io.images import encode_jpeg, encode_png
+from cnn_cookbook.progress import bar as progress_bar
 
 #: file name endings treated as images (case-insensitive)
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
@@ -126,40 +125,6 @@ def split_image_lists(folders, validation_percentage=10, testing_percentage=10):
 
 
 # ---------------------------------------------------------------------------------------------
-# Images
-
-
-def read_image_rgb(path):
-    """Decode an image file to uint8 RGB, shape [H, W, 3] (:func:`cnn_cookbook.fileio.read_image`:
-    every mode converted, the pixel limit checked before decoding).
-
-    Raises :class:`CookbookError` when the path does not exist and :class:`UnreadableImage`
-    (or its kind :class:`ImageTooLarge`) when the file is not a decodable image of a sane size,
-    so folder data sets can skip and list it.
-    """
-    return read_image(path, "RGB")[0]
-
-
-def encode_png(image):
-    """uint8 HxWx3 -> PNG bytes."""
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    Image.fromarray(np.asarray(image, dtype=np.uint8)).save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def encode_jpeg(image, quality=95):
-    """uint8 HxWx3 -> JPEG bytes (RGB, baseline, no chroma subsampling: small images keep colour)."""
-    from PIL import Image
-
-    buffer = io.BytesIO()
-    Image.fromarray(np.asarray(image, dtype=np.uint8)).convert("RGB").save(
-        buffer, format="JPEG", quality=quality, subsampling=0)
-    return buffer.getvalue()
-
-
-# ---------------------------------------------------------------------------------------------
 # Labels files (one class name per line)
 
 
@@ -213,8 +178,6 @@ def export_cifar_python(batches_dir, output_dir, read_batch, class_names, source
     file is complete): re-running resumes an interrupted export and rewrites nothing.  The
     source is recorded in ``source.json``; a folder prepared from another source is refused.
     """
-    from cnn_cookbook.progress import bar as progress_bar
-
     batches_dir, output_dir = Path(batches_dir), Path(output_dir)
     plan = [(name, "train_dir") for name in CIFAR_TRAIN_BATCHES] + \
            [(name, "validation_dir") for name in CIFAR_TEST_BATCHES]
@@ -224,8 +187,6 @@ def export_cifar_python(batches_dir, output_dir, read_batch, class_names, source
                             "cifar-10-batches-py folder (run with --download, or delete it to re-extract)")
     stamp = output_dir / "source.json"
     if stamp.is_file():
-        import json
-
         previous = json.loads(stamp.read_text()).get("source")
         if previous != source:
             raise CookbookError(f"{output_dir} holds images prepared from {previous!r}, not {source!r}; "
@@ -266,6 +227,6 @@ def write_class_folders(root, images_by_class, extension=".png"):
     return root
 
 
-__all__ = ["IMAGE_EXTENSIONS", "ClassFolders", "UnreadableImage", "ImageTooLarge", "list_class_folders", "split_for",
-           "split_image_lists", "read_image_rgb", "encode_png", "encode_jpeg", "write_labels_file",
-           "read_labels_file", "cifar_row_to_hwc", "export_cifar_python", "write_class_folders"]
+__all__ = ["IMAGE_EXTENSIONS", "ClassFolders", "list_class_folders", "split_for", "split_image_lists",
+           "write_labels_file", "read_labels_file", "cifar_row_to_hwc", "export_cifar_python",
+           "write_class_folders"]

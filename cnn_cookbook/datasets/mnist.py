@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cnn_cookbook.datasets import download
+from cnn_cookbook.io import downloads
 from cnn_cookbook.datasets.idx import IMAGES_MAGIC, LABELS_MAGIC, read_idx, write_idx
 from cnn_cookbook.datasets.synthetic import synthetic_digits
 from cnn_cookbook.errors import CookbookError, DataFormatError, MissingFileError
@@ -198,16 +198,16 @@ def _real(dataset, directory, download_missing):
     found = _find_files(directory)
     for key, path in found.items():
         if path.name == FILES[key]:  # the published file (only the .gz files' hashes are known)
-            download.fetch(f"{dataset}/{FILES[key]}", directory)
+            downloads.fetch(f"{dataset}/{FILES[key]}", directory)
     missing = [key for key in FILES if key not in found]
     if missing and not download_missing:
-        remotes = [download.remote_file(f"{dataset}/{FILES[key]}") for key in missing]
+        remotes = [downloads.remote_file(f"{dataset}/{FILES[key]}") for key in missing]
         bases = sorted({url[:-len(remotes[0].filename)] for url in remotes[0].urls})
         raise MissingFileError(f"{directory} lacks {', '.join(r.filename for r in remotes)}; run with "
                                f"--download to fetch them from {' or '.join(bases)}, or place them by "
                                f"hand in {directory.resolve()}")
     for key in missing:
-        download.fetch(f"{dataset}/{FILES[key]}", directory, download=True)
+        downloads.fetch(f"{dataset}/{FILES[key]}", directory, download=True)
     return directory
 
 

@@ -22,12 +22,12 @@ from collections import namedtuple
 from pathlib import Path
 
 import numpy as np
-from cnn_cookbook.progress import bar as progress_bar
 
-from cnn_cookbook.datasets.folders import (IMAGE_EXTENSIONS, UnreadableImage, encode_jpeg,
-                                           read_image_rgb, read_labels_file)
+from cnn_cookbook.datasets.folders import IMAGE_EXTENSIONS, read_labels_file
 from cnn_cookbook.errors import CookbookError
 from cnn_cookbook.fileio import atomic_path, ensure_dir
+from cnn_cookbook.io.images import UnreadableImage, encode_jpeg, read_image_rgb
+from cnn_cookbook.progress import bar as progress_bar
 from cnn_cookbook.tf1 import tf
 
 ImageFiles = namedtuple("ImageFiles", ["filenames", "texts", "labels"])

@@ -146,7 +146,7 @@ def frame_name(video, index):
 
 def extract_video(video, class_dir, sampling):
     """Decode one video into ``class_dir``; returns the number of frames written."""
-    from cnn_cookbook.datasets.folders import encode_jpeg
+    from cnn_cookbook.io.images import encode_jpeg
 
     staging = Path(tempfile.mkdtemp(prefix=f".{video.name}.", suffix=".partial", dir=class_dir))
     try:

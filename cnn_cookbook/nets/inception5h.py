@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from cnn_cookbook import graphs
-from cnn_cookbook.datasets import download
+from cnn_cookbook.io import downloads
 from cnn_cookbook.errors import CookbookError, DataFormatError, MissingFileError
 from cnn_cookbook.paths import models_root
 from cnn_cookbook.tf1 import tf
@@ -62,11 +62,11 @@ def find_inception5h(models_dir=None, download_missing=False):
     if found:
         return found
     try:
-        archive = download.fetch("inception5h", models_dir, download_missing)
+        archive = downloads.fetch("inception5h", models_dir, download_missing)
     except MissingFileError as exc:
         raise MissingFileError(f"{exc}; or put the extracted {GRAPH_FILE} in {folder}/, or pass "
                                "--graph PATH") from None
-    download.extract_archive(archive, folder)
+    downloads.extract_archive(archive, folder)
     found = _find_graph(folder)
     if found is None:
         raise DataFormatError(f"{archive} holds no {GRAPH_FILE}; delete it and the folder {folder} "
@@ -198,7 +198,7 @@ def locate_inception5h(weights="auto", graph=None, models_dir=None, download_mis
         raise CookbookError(f"--weights must be one of {', '.join(WEIGHTS)}, not {weights!r}")
     models_dir = Path(models_dir) if models_dir is not None else models_root()
     real = (_find_graph(models_dir / "inception5h") is not None
-            or (models_dir / download.remote_file("inception5h").filename).is_file())
+            or (models_dir / downloads.remote_file("inception5h").filename).is_file())
     if weights == "real" or (weights == "auto" and (real or download_missing)):
         return find_inception5h(models_dir, download_missing), False
     path = models_dir / STAND_IN_FOLDER / GRAPH_FILE

@@ -29,7 +29,7 @@ import numpy as np
 
 from cnn_cookbook.errors import CookbookError, DataFormatError, MissingFileError
 
-#: where the file is published (also in cnn_cookbook.datasets.download.REMOTE_FILES["vgg19"])
+#: where the file is published (also in cnn_cookbook.io.downloads.REMOTE_FILES["vgg19"])
 VGG19_URL = "https://www.vlfeat.org/matconvnet/models/imagenet-vgg-verydeep-19.mat"
 
 #: the 36 feature layers of VGG-19 in file order (entries 0..35 of ``layers``)
@@ -439,7 +439,7 @@ def locate_vgg19(weights="auto", path=None, models_dir=None, download=False):
     ``<models>/vgg19-standin-v1/``); ``auto`` uses the real file when present or downloadable,
     else the stand-in.
     """
-    from cnn_cookbook.datasets.download import fetch
+    from cnn_cookbook.io.downloads import fetch
     from cnn_cookbook.paths import models_root
 
     if path is not None:

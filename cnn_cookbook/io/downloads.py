@@ -71,6 +71,7 @@ def _table():
     def add(key, remote):
         files[key] = remote
 
+    # MNIST and Fashion-MNIST: two data tables of the same shape (name, size, SHA-256), not logic
     mnist = [("train-images-idx3-ubyte.gz", 9912422,
               "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609"),
              ("train-labels-idx1-ubyte.gz", 28881,

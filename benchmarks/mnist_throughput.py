@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import gemm_flops, machine, table  # noqa: E402
 
 from cnn_cookbook import training  # noqa: E402
-from cnn_cookbook.mnist_cnn import MODELS, make_optimizer  # noqa: E402
+from cnn_cookbook.mnist_cnn import MODELS  # noqa: E402
 from cnn_cookbook.nets import get_network  # noqa: E402
 from cnn_cookbook.tf1 import new_session, seed_everything, tf  # noqa: E402
 
@@ -52,7 +52,7 @@ def measure(steps, images, labels, rounds=3):
     graph = tf.Graph()
     with graph.as_default():
         rng = seed_everything(0)
-        net = training.build_classifier(get_network("cookbook"), (28, 28, 1), 10, make_optimizer(hp),
+        net = training.build_classifier(get_network("cookbook"), (28, 28, 1), 10, hp.optimizer_factory(),
                                         hp.learning_rate)
         with new_session(graph, "cpu") as session:
             session.run(tf.global_variables_initializer())

@@ -2,7 +2,8 @@
 
 :func:`train_cifar10` builds the input pipeline (queue runners or tf.data), the towers (one per
 device), the evaluation stream over the whole test set, trains with the shared loop and returns
-a :class:`Cifar10Run` (metrics, history, figures).  The caller (recipe or notebook) writes them.
+a :class:`cnn_cookbook.results.ChapterRun` (metrics, history, figures, the checkpoint folder, the
+test set's probabilities).  The caller (recipe or notebook) writes them.
 
 Seed bugs fixed here (see recipes.md):
 
@@ -18,7 +19,6 @@ import contextlib
 import math
 import time
 from dataclasses import asdict, dataclass, replace
-from pathlib import Path
 
 import numpy as np
 
@@ -31,6 +31,7 @@ from cnn_cookbook.errors import CookbookError
 from cnn_cookbook.fileio import ensure_dir, ensure_writable_dir
 from cnn_cookbook.multi_device import build_towers, variables_on_cpu
 from cnn_cookbook.nets import cifar10 as nets
+from cnn_cookbook.results import ChapterRun
 from cnn_cookbook.tf1 import new_session, resolve_device, seed_everything, tf, visible_gpus
 
 
@@ -66,53 +67,6 @@ MODELS = {
 }
 
 
-class AdamaxOptimizer(tf.train.Optimizer):
-    """Adamax (Kingma & Ba 2015, sec. 7.1) as Keras has it; compat.v1 ships no Adamax.
-
-    m <- b1 m + (1 - b1) g;  u <- max(b2 u, |g|);  w <- w - lr / (1 - b1^t) * m / (u + eps)
-    """
-
-    def __init__(self, learning_rate=0.002, beta1=0.9, beta2=0.999, epsilon=1e-7, name="Adamax"):
-        super().__init__(use_locking=False, name=name)
-        self._lr, self._beta1, self._beta2, self._epsilon = learning_rate, beta1, beta2, epsilon
-
-    def _create_slots(self, var_list):
-        first = min(var_list, key=lambda v: v.name)
-        self._create_non_slot_variable(initial_value=self._beta1, name="beta1_power", colocate_with=first)
-        for var in var_list:
-            self._zeros_slot(var, "m", self._name)
-            self._zeros_slot(var, "u", self._name)
-
-    def _apply_dense(self, grad, var):
-        m, u = self.get_slot(var, "m"), self.get_slot(var, "u")
-        dtype = var.dtype.base_dtype
-        beta1, beta2 = tf.cast(self._beta1, dtype), tf.cast(self._beta2, dtype)
-        beta1_power = tf.cast(self._get_non_slot_variable("beta1_power", graph=var.graph), dtype)
-        m_t = tf.assign(m, beta1 * m + (1 - beta1) * grad)
-        u_t = tf.assign(u, tf.maximum(beta2 * u, tf.abs(grad)))
-        step = tf.cast(self._lr, dtype) / (1 - beta1_power) * m_t / (u_t + self._epsilon)
-        return tf.group(tf.assign_sub(var, step), m_t, u_t)
-
-    _resource_apply_dense = _apply_dense
-
-    def _finish(self, update_ops, name_scope):
-        with tf.control_dependencies(update_ops):
-            beta1_power = self._get_non_slot_variable("beta1_power", graph=tf.get_default_graph())
-            with tf.colocate_with(beta1_power):
-                advance = tf.assign(beta1_power, beta1_power * self._beta1)
-        return tf.group(*update_ops, advance, name=name_scope)
-
-
-def make_optimizer(name, rate):
-    if name == "sgd":
-        return tf.train.GradientDescentOptimizer(rate)
-    if name == "adam":
-        return tf.train.AdamOptimizer(rate)
-    if name == "adamax":
-        return AdamaxOptimizer(rate)
-    raise CookbookError(f"unknown optimizer {name!r}; use sgd, adam or adamax")
-
-
 def learning_rate(hp, global_step, steps_per_epoch):
     """The seed's schedule: ``rate * decay^floor(step / decay_steps)`` (constant if decay is 1)."""
     if hp.lr_decay == 1.0:
@@ -126,7 +80,7 @@ def resolve(model, train_examples, **overrides):
     filled in; returns ``(hyperparameters, steps_per_epoch)``."""
     if model not in MODELS:
         raise CookbookError(f"--model must be one of {', '.join(MODELS)}, not {model!r}")
-    hp = replace(MODELS[model], **{k: v for k, v in overrides.items() if v is not None})
+    hp = replace(MODELS[model], **training.given(overrides))
     steps_per_epoch = max(1, math.ceil(train_examples / hp.batch_size))
     if overrides.get("steps") is None and (overrides.get("epochs") is not None or hp.steps is None):
         hp = replace(hp, steps=(hp.epochs or 1) * steps_per_epoch)
@@ -171,7 +125,7 @@ def build_cifar10_graph(hp, batches_dir, pipeline="queue", num_devices=1, device
         stream = pipelines.eval_stream(pipeline, batches_dir, "test", eval_batch_size, hp.style)
     global_step = tf.train.get_or_create_global_step()
     rate = learning_rate(hp, global_step, steps_per_epoch)
-    optimizer = make_optimizer(hp.optimizer, rate)
+    optimizer = training.make_optimizer(hp.optimizer, rate)
     towers = build_towers(lambda images: core(images, len(CLASS_NAMES), True)[0], batch.images, batch.labels,
                           wrap_optimizer(optimizer) if wrap_optimizer else optimizer, num_devices, device_type,
                           global_step, rate)
@@ -196,15 +150,6 @@ def per_class_accuracy(labels, predictions, num_classes=len(CLASS_NAMES)):
 # Training
 
 
-@dataclass
-class Cifar10Run:
-    metrics: dict
-    history: training.History
-    figures: dict           # name -> matplotlib Figure
-    checkpoint_dir: Path
-    test_probabilities: np.ndarray = None  # [N_test, 10] from the training session, test-file order
-
-
 def count_records(batches_dir, split):
     return sum(check_binary_file(f) for f in binary_files(batches_dir, split))
 
@@ -213,13 +158,14 @@ def count_records(batches_dir, split):
 def train_cifar10(batches_dir, model="cookbook", output_dir="runs/cifar10_cnn", pipeline="queue",
                   num_devices=1, seed=0, device="auto", resume=False, progress=True, dataset="cifar10",
                   summaries_dir=None, histogram_every=0, cluster=None, **overrides):
-    """Train ``model`` on the binary batches in ``batches_dir``; returns a :class:`Cifar10Run`.
+    """Train ``model`` on the binary batches in ``batches_dir``; returns a :class:`ChapterRun`.
 
     ``overrides`` replace :class:`Hyperparameters` fields (steps, epochs, batch_size,
     learning_rate, lr_decay, lr_decay_steps, eval_every, checkpoint_every, shuffle_buffer,
     reader_threads).  Checkpoints (with ``network.json``) and TensorBoard events (train/ and
     eval/ under ``summaries_dir``, default ``output_dir/tensorboard``; histograms every
-    ``histogram_every`` steps) are written under ``output_dir``; metrics and figures are returned.
+    ``histogram_every`` steps) are written under ``output_dir``; metrics and figures are returned
+    (with ``paths["checkpoints"]`` and ``outputs["test_probabilities"]``, [N_test, 10] in test-file order).
 
     ``cluster`` (a worker's :class:`cnn_cookbook.cluster.ClusterConfig`) trains this process's
     shard of the training records as one worker of a cluster (with ``num_devices`` towers of its
@@ -276,9 +222,10 @@ def train_cifar10(batches_dir, model="cookbook", output_dir="runs/cifar10_cnn", 
                 with pipelines.queue_runners(session):
                     result = training.fit(session, net.train, hp.steps, start_step=start, progress=progress,
                                           global_step=step_after)
-                return Cifar10Run({"recipe": "cifar10_cnn", "task": cluster.task, "steps": result.final_step,
+                return ChapterRun({"recipe": "cifar10_cnn", "task": cluster.task, "steps": result.final_step,
                                    "updates_by_this_worker": len(result.history.train["step"]),
-                                   "cluster": cluster.describe()}, result.history, {}, checkpoint_dir)
+                                   "cluster": cluster.describe()},
+                                  history=result.history, paths={"checkpoints": checkpoint_dir})
             training.write_network_info(
                 checkpoint_dir, network=hp.network, image_shape=[pipelines.OUTPUT_SIZE[hp.style]] * 2 + [3],
                 num_classes=len(CLASS_NAMES), class_names=list(CLASS_NAMES), dataset=dataset,
@@ -319,7 +266,8 @@ def train_cifar10(batches_dir, model="cookbook", output_dir="runs/cifar10_cnn", 
         figures["distorted_images"] = plots.distorted_grid(
             distorted_examples(last_eval["pixels"][0], hp.style, seed=seed),
             title=f"Distorted training images ({hp.style} pipeline; the first is the test-time crop)")
-    return Cifar10Run(metrics, result.history, figures, checkpoint_dir, last_eval["probabilities"])
+    return ChapterRun(metrics, figures, result.history, paths={"checkpoints": checkpoint_dir},
+                      outputs={"test_probabilities": last_eval["probabilities"]})  # [N_test, 10], file order
 
 
 @contextlib.contextmanager

@@ -66,11 +66,38 @@ class ArgumentParser(argparse.ArgumentParser):
                               help="use an external file placed by hand even though its hash differs "
                                    "from the published one (recorded in metrics.json)")
         parsed, extra = super().parse_known_args(args, namespace)
+        FLAGS.clear()  # after super(): a sub-command's own parse (inside it) is merged in here
+        FLAGS.update(flag_names(self))
         # one recipe run per parse: the settings and the record of accepted files start afresh
         images.MAX_PIXELS = getattr(parsed, "max_pixels", images.DEFAULT_MAX_PIXELS)
         downloads.accept_checksum_mismatch = bool(getattr(parsed, "accept_checksum_mismatch", False))
         del downloads.ACCEPTED_MISMATCHES[:]
         return parsed, extra
+
+
+#: setting (argparse dest, e.g. "batch_size") -> the flag that sets it, of the last parse;
+#: :func:`main_wrapper` adds the flag to an error whose ``field`` names that setting
+FLAGS = {}
+
+
+def flag_names(p):
+    """{dest: flag} of ``p`` and its sub-commands, in the spelling help shows (not an alias)."""
+    names = {}
+    for action in p._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                names.update(flag_names(sub))
+        elif action.option_strings and action.help != argparse.SUPPRESS:
+            long = [o for o in action.option_strings if o.startswith("--")]
+            names.setdefault(action.dest, (long or action.option_strings)[0])
+    return names
+
+
+def error_line(exc):
+    """A :class:`CookbookError` as the command line shows it: the library's message, then the
+    flag(s) of the setting(s) its ``field`` names, where this recipe has them."""
+    flags = [FLAGS[name] for name in getattr(exc, "fields", ()) if name in FLAGS]
+    return f"{exc} (set with {' and '.join(flags)})" if flags else str(exc)
 
 
 def parser(description, **kwargs):
@@ -300,7 +327,7 @@ def main_wrapper(main):
         try:
             return main(argv)
         except CookbookError as exc:
-            print(f"error: {exc}", file=sys.stderr)
+            print(f"error: {error_line(exc)}", file=sys.stderr)
             sys.exit(getattr(exc, "exit_status", 2))  # Interrupted: 128 + the signal
         except OSError as exc:  # a full disk, a permission or an unreadable file met anywhere
             print(f"error: {os_error_line(exc)}", file=sys.stderr)
@@ -321,7 +348,7 @@ def save_classifier_run(run, output_dir, export_dir=None, device="auto", show=Fa
     if export_dir:
         from cnn_cookbook.serving import export_checkpoint
 
-        run.metrics["savedmodel"] = str(export_checkpoint(run.checkpoint_dir, export_dir, device))
+        run.metrics["savedmodel"] = str(export_checkpoint(run.paths["checkpoints"], export_dir, device))
         print(f"SavedModel (serving_default: images -> probabilities, classes) in {run.metrics['savedmodel']}")
     stored = finished_run(output_dir, run.metrics)
     if stored is not None:

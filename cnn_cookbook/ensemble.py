@@ -23,6 +23,7 @@ from cnn_cookbook import plots, run_folder, training
 from cnn_cookbook.datasets.mnist import MnistData, Split
 from cnn_cookbook.errors import CookbookError
 from cnn_cookbook.fileio import ensure_dir, write_json
+from cnn_cookbook.results import ChapterRun
 from cnn_cookbook.tf1 import new_session, resolve_device, tf
 
 
@@ -147,15 +148,6 @@ def network_dirs(output_dir, count):
     return [Path(output_dir) / f"network{i}" for i in range(count)]
 
 
-@dataclass
-class EnsembleRun:
-    metrics: dict
-    figures: dict
-    comparison: EnsembleComparison
-    probabilities: np.ndarray      # [networks, test examples, classes]
-    checkpoint_dirs: list
-
-
 def train_ensemble(data, num_networks=5, model="hvass-cnn", output_dir="runs/mnist_ensemble", seed=0,
                    device="auto", train_fraction=0.8, resume=False, train=True, checkpoint_every=1000,
                    progress=True, announce=print, summaries_dir=None, histogram_every=0, **overrides):
@@ -165,7 +157,9 @@ def train_ensemble(data, num_networks=5, model="hvass-cnn", output_dir="runs/mni
     ``seed + i``, so a resumed or re-evaluated run sees the same splits.  With ``train=False``
     the networks already in ``output_dir`` are only evaluated (the seed's "skip training").
     ``overrides`` are :class:`cnn_cookbook.mnist_cnn.Hyperparameters` fields (steps, ...).
-    Returns an :class:`EnsembleRun`; nothing but checkpoints and TensorBoard events is written
+    Returns a :class:`ChapterRun` with ``outputs["comparison"]`` (an :class:`EnsembleComparison`)
+    and ``outputs["probabilities"]`` ([networks, test examples, classes]), and each network's
+    checkpoint folder as ``paths["network<i>_checkpoints"]``; nothing but checkpoints and TensorBoard events is written
     (network ``i``'s events in ``network<i>/tensorboard/``, or ``<summaries_dir>/network<i>/``).
     """
     from cnn_cookbook.mnist_cnn import train_mnist
@@ -213,8 +207,9 @@ def train_ensemble(data, num_networks=5, model="hvass-cnn", output_dir="runs/mni
                "networks": networks, "train_fraction": train_fraction, "test_examples": int(len(data.test)),
                **comparison.summary(), "seed": seed, "device": resolve_device(device),
                "tensorflow": tf.VERSION}
-    return EnsembleRun(metrics, ensemble_figures(data, comparison), comparison, probabilities,
-                       [Path(n["checkpoint_dir"]) for n in networks])
+    return ChapterRun(metrics, ensemble_figures(data, comparison),
+                      paths={f"network{n['network']}_checkpoints": Path(n["checkpoint_dir"]) for n in networks},
+                      outputs={"comparison": comparison, "probabilities": probabilities})
 
 
 def ensemble_figures(data, comparison, count=9):

@@ -2,7 +2,24 @@
 
 
 class CookbookError(Exception):
-    """A problem the user can fix; the message says what was wrong and what to do."""
+    """A problem the user can fix; the message says what was wrong and what to do.
+
+    The message speaks the library's language (a batch size, an output folder), never a
+    command-line flag, since a notebook has none.  ``field`` names the setting at fault (the
+    keyword argument, e.g. ``"batch_size"``, or a tuple of them); the command line adds the
+    flag that sets it (:func:`cnn_cookbook.cli.main_wrapper`).
+    """
+
+    def __init__(self, message, *, field=None):
+        super().__init__(message)
+        self.field = field
+
+    @property
+    def fields(self):
+        """``field`` as a tuple (empty when the error names no setting)."""
+        if self.field is None:
+            return ()
+        return (self.field,) if isinstance(self.field, str) else tuple(self.field)
 
 
 class MissingFileError(CookbookError):
@@ -24,6 +41,6 @@ class TrainingDiverged(CookbookError):
 class Interrupted(CookbookError):
     """SIGINT or SIGTERM stopped a run after a step; a checkpoint was saved (exit 128 + signal)."""
 
-    def __init__(self, message, exit_status=130):
-        super().__init__(message)
+    def __init__(self, message, exit_status=130, *, field=None):
+        super().__init__(message, field=field)
         self.exit_status = exit_status

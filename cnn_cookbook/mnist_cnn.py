@@ -1,13 +1,13 @@
 """The MNIST chapter as a library call: cookbook CNN, Hvass #01 linear, Hvass #02/#04 CNN.
 
 :func:`train_mnist` builds the graph, trains with the shared loop, evaluates on the whole test
-set and returns a :class:`MnistRun` (metrics, history, figures) for a recipe or a notebook.
+set and returns a :class:`cnn_cookbook.results.ChapterRun` (metrics, history, figures, the
+checkpoint folder, the test set's probabilities) for a recipe or a notebook.
 """
 
 import contextlib
 import time
 from dataclasses import dataclass, replace
-from pathlib import Path
 
 import numpy as np
 
@@ -17,6 +17,7 @@ from cnn_cookbook.cli import check_batch_size
 from cnn_cookbook.errors import CookbookError
 from cnn_cookbook.fileio import ensure_dir, ensure_writable_dir
 from cnn_cookbook.nets import get_network
+from cnn_cookbook.results import ChapterRun
 from cnn_cookbook.tf1 import new_session, resolve_device, seed_everything, tf
 
 
@@ -35,6 +36,11 @@ class Hyperparameters:
     sampling: str = "epoch"  # epoch: TF1 next_batch; replacement: the cookbook's np.random.choice
     patience: int = 1000    # early stopping: steps without validation improvement (Hvass #04)
 
+    def optimizer_factory(self):
+        """``rate -> Optimizer`` (:func:`cnn_cookbook.training.optimizer_factory`) of these settings."""
+        options = {"momentum": self.momentum} if self.optimizer == "momentum" else {}
+        return training.optimizer_factory(self.optimizer, **options)
+
 
 MODELS = {
     # cookbook ch. 8: Momentum 0.9, lr 0.005, batch 100, 500 generations, 500 test images every 5
@@ -48,23 +54,6 @@ MODELS = {
 }
 
 
-def make_optimizer(hp):
-    if hp.optimizer == "momentum":
-        return lambda rate: tf.train.MomentumOptimizer(rate, hp.momentum)
-    if hp.optimizer == "adam":
-        return lambda rate: tf.train.AdamOptimizer(rate)
-    return lambda rate: tf.train.GradientDescentOptimizer(rate)
-
-
-@dataclass
-class MnistRun:
-    metrics: dict
-    history: training.History
-    figures: dict          # name -> matplotlib Figure
-    checkpoint_dir: Path
-    test_probabilities: np.ndarray = None  # [N_test, classes] from the training session
-
-
 @run_folder.claiming
 def train_mnist(data, model="cookbook", output_dir="runs/mnist_cnn", seed=0, device="auto",
                 resume=False, early_stopping=False, checkpoint_every=100, progress=True, figures=True,
@@ -76,12 +65,13 @@ def train_mnist(data, model="cookbook", output_dir="runs/mnist_cnn", seed=0, dev
     eval/ and with early stopping validation/ under ``summaries_dir``, default
     ``output_dir/tensorboard``; histograms every ``histogram_every`` steps) and
     ``network.json`` under ``output_dir``; metrics and plots are returned, not written
-    (``figures=False`` skips drawing them, for callers that train many networks).
+    (``figures=False`` skips drawing them, for callers that train many networks).  Returns a
+    :class:`ChapterRun`: ``paths["checkpoints"]``, ``outputs["test_probabilities"]`` [N_test, classes].
 
     ``cluster`` (a worker's :class:`cnn_cookbook.cluster.ClusterConfig`) trains this process's
     shard of the training set as one worker of a cluster; only the chief evaluates and writes.
     """
-    hp = replace(MODELS[model], **{k: v for k, v in overrides.items() if v is not None})
+    hp = replace(MODELS[model], **training.given(overrides))
     check_batch_size(hp.batch_size, len(data.train), f"the training split of {data.name}")
     if cluster is not None and early_stopping:
         raise CookbookError("--early-stopping runs in a single process only (the workers would stop apart)")
@@ -97,7 +87,7 @@ def train_mnist(data, model="cookbook", output_dir="runs/mnist_cnn", seed=0, dev
         rng = seed_everything(seed)
         placement = tf.device(worker.device_setter()) if worker else contextlib.nullcontext()
         with placement:
-            optimizer = make_optimizer(hp)
+            optimizer = hp.optimizer_factory()
             net = training.build_classifier(get_network(hp.network), data.image_shape, len(data.class_names),
                                             worker.optimizer_factory(optimizer) if worker else optimizer,
                                             hp.learning_rate)
@@ -144,7 +134,8 @@ def train_mnist(data, model="cookbook", output_dir="runs/mnist_cnn", seed=0, dev
             if not chief:  # a worker only trains; the chief evaluates, checkpoints and reports
                 result = training.fit(session, net, hp.steps, start_step=start, feed=feed, progress=progress,
                                       global_step=step_after)
-                return MnistRun(_worker_metrics(cluster, result), result.history, {}, checkpoint_dir)
+                return ChapterRun(_worker_metrics(cluster, result), history=result.history,
+                                  paths={"checkpoints": checkpoint_dir})
             training.write_network_info(checkpoint_dir, network=hp.network, image_shape=list(data.image_shape),
                                         num_classes=len(data.class_names), class_names=list(data.class_names),
                                         dataset=data.name)
@@ -183,7 +174,8 @@ def train_mnist(data, model="cookbook", output_dir="runs/mnist_cnn", seed=0, dev
         drawn.update(loss=plots.loss_curve(result.history), accuracy=plots.accuracy_curves(result.history))
         if early_stopping:
             drawn["validation_improvements"] = plots.improvement_marks(result.history)
-    return MnistRun(metrics, result.history, drawn, checkpoint_dir, probabilities)
+    return ChapterRun(metrics, drawn, result.history, paths={"checkpoints": checkpoint_dir},
+                      outputs={"test_probabilities": probabilities})  # [N_test, classes], this session's
 
 
 @contextlib.contextmanager

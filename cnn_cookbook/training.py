@@ -85,6 +85,90 @@ def build_classifier(network, image_shape, num_classes, optimizer, learning_rate
                            accuracy, train_op, global_step, rate, endpoints)
 
 
+# ---------------------------------------------------------------------------------------------
+# Optimisers and settings
+
+
+class AdamaxOptimizer(tf.train.Optimizer):
+    """Adamax (Kingma & Ba 2015, sec. 7.1) as Keras has it; compat.v1 ships no Adamax.
+
+    m <- b1 m + (1 - b1) g;  u <- max(b2 u, |g|);  w <- w - lr / (1 - b1^t) * m / (u + eps)
+    """
+
+    def __init__(self, learning_rate=0.002, beta1=0.9, beta2=0.999, epsilon=1e-7, name="Adamax"):
+        super().__init__(use_locking=False, name=name)
+        self._lr, self._beta1, self._beta2, self._epsilon = learning_rate, beta1, beta2, epsilon
+
+    def _create_slots(self, var_list):
+        first = min(var_list, key=lambda v: v.name)
+        self._create_non_slot_variable(initial_value=self._beta1, name="beta1_power", colocate_with=first)
+        for var in var_list:
+            self._zeros_slot(var, "m", self._name)
+            self._zeros_slot(var, "u", self._name)
+
+    def _apply_dense(self, grad, var):
+        m, u = self.get_slot(var, "m"), self.get_slot(var, "u")
+        dtype = var.dtype.base_dtype
+        beta1, beta2 = tf.cast(self._beta1, dtype), tf.cast(self._beta2, dtype)
+        beta1_power = tf.cast(self._get_non_slot_variable("beta1_power", graph=var.graph), dtype)
+        m_t = tf.assign(m, beta1 * m + (1 - beta1) * grad)
+        u_t = tf.assign(u, tf.maximum(beta2 * u, tf.abs(grad)))
+        step = tf.cast(self._lr, dtype) / (1 - beta1_power) * m_t / (u_t + self._epsilon)
+        return tf.group(tf.assign_sub(var, step), m_t, u_t)
+
+    _resource_apply_dense = _apply_dense
+
+    def _finish(self, update_ops, name_scope):
+        with tf.control_dependencies(update_ops):
+            beta1_power = self._get_non_slot_variable("beta1_power", graph=tf.get_default_graph())
+            with tf.colocate_with(beta1_power):
+                advance = tf.assign(beta1_power, beta1_power * self._beta1)
+        return tf.group(*update_ops, advance, name=name_scope)
+
+
+#: every chapter's optimisers by name; the options each takes are its constructor's keywords
+OPTIMIZERS = {
+    "sgd": tf.train.GradientDescentOptimizer,   # plain gradient descent
+    "momentum": tf.train.MomentumOptimizer,     # momentum=0.9 unless given
+    "adam": tf.train.AdamOptimizer,             # beta1, beta2, epsilon
+    "adamax": AdamaxOptimizer,                  # beta1, beta2, epsilon
+}
+_DEFAULT_OPTIONS = {"momentum": {"momentum": 0.9}}  # MomentumOptimizer has no default of its own
+
+
+def make_optimizer(optimizer, learning_rate, **options):
+    """The ``tf.train.Optimizer`` called ``optimizer`` (a key of :data:`OPTIMIZERS`) at
+    ``learning_rate`` (a float or a tensor, e.g. a decaying schedule).
+
+    ``options`` are that optimiser's own settings (``momentum=0.9``, ``beta1=...``, and
+    ``name=...`` for its variables' scope, as a second optimiser in one graph needs).
+    """
+    _check_optimizer(optimizer)
+    return OPTIMIZERS[optimizer](learning_rate, **{**_DEFAULT_OPTIONS.get(optimizer, {}), **options})
+
+
+def optimizer_factory(optimizer, **options):
+    """``rate -> Optimizer`` for :func:`build_classifier`: :func:`make_optimizer` with the rate to come.
+
+    The name is checked now, so a wrong one stops before any graph is built."""
+    _check_optimizer(optimizer)
+    return lambda rate: make_optimizer(optimizer, rate, **options)
+
+
+def _check_optimizer(optimizer):
+    if optimizer not in OPTIMIZERS:
+        raise CookbookError(f"unknown optimiser {optimizer!r}; choose one of {', '.join(OPTIMIZERS)}",
+                            field="optimizer")
+
+
+def given(overrides):
+    """The entries of ``overrides`` whose value is not None: the settings a caller chose.
+
+    Chapters take their settings as keywords where None means "the model's default", so
+    ``dataclasses.replace(defaults, **given(overrides))`` applies only what was chosen."""
+    return {name: value for name, value in overrides.items() if value is not None}
+
+
 def _refuse_silent_reuse(existing):
     """Stop a second classifier on the weights of a first one in the same graph.
 

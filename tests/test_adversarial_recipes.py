@@ -54,7 +54,7 @@ def checkpoint(small_mnist, tmp_path_factory):
     data = load_mnist("idx", small_mnist)
     run = train_mnist(data, "hvass-cnn", tmp_path_factory.mktemp("mnist_run"), seed=0, device="cpu",
                       progress=False, steps=60, learning_rate=1e-3, eval_every=60, eval_size=100)
-    return run.checkpoint_dir
+    return run.paths["checkpoints"]
 
 
 def test_adversarial_noise_recipe_from_a_checkpoint(checkpoint, small_mnist, tmp_path):

@@ -293,7 +293,7 @@ def test_batch_norm_moving_averages_update_in_training_and_serve_evaluation():
 
 
 def test_adamax_matches_its_update_rule():
-    from cnn_cookbook.cifar10_cnn import AdamaxOptimizer
+    from cnn_cookbook.training import AdamaxOptimizer
     from cnn_cookbook.tf1 import tf
 
     start, target = np.array([1.0, -2.0, 0.5], np.float32), np.array([0.0, 1.0, 3.0], np.float32)
@@ -366,8 +366,8 @@ def test_both_pipelines_train_a_few_steps(tiny_cifar, tmp_path, model, pipeline)
     assert len(m["per_class_accuracy"]) == 10 and 0.0 <= m["test_accuracy"] <= 1.0
     assert run.history.evals["step"] == [2, 4] and all(np.isfinite(run.history.train["loss"]))
     assert {"confusion_matrix", "test_predictions", "loss", "accuracy"} <= set(run.figures)
-    assert read_network_info(run.checkpoint_dir)["network"] == f"cifar10-{model}"
-    assert run.checkpoint_dir.joinpath("checkpoint").is_file()
+    assert read_network_info(run.paths["checkpoints"])["network"] == f"cifar10-{model}"
+    assert run.paths["checkpoints"].joinpath("checkpoint").is_file()
 
 
 def _recipe_main():

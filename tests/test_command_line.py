@@ -229,3 +229,29 @@ def test_show_without_a_display_says_so(monkeypatch, capsys, tmp_path):
     out = capsys.readouterr().out.strip().splitlines()
     assert len(out) == 1 and out[0].startswith("--show: ") and str(tmp_path) in out[0]
     assert (tmp_path / "line.png").is_file()
+
+
+def test_a_library_error_names_its_setting_and_the_command_line_adds_the_flag(capsys):
+    from cnn_cookbook.errors import CookbookError
+
+    p = cli.parser("t")
+    p.add_argument("--batch-size", type=int)
+    p.add_argument("--output-dir")
+    cli.alias(p, "--batch-size", "--batch_size")
+    p.parse_args(["--batch_size", "3"])
+
+    @cli.main_wrapper
+    def main(argv=None):
+        raise CookbookError("the batch size 3 is larger than the data (2 examples)", field="batch_size")
+
+    with pytest.raises(SystemExit) as stopped:
+        main()
+    assert stopped.value.code == 2
+    # the library's own words, then the canonical spelling of the flag (not the alias used)
+    assert capsys.readouterr().err == ("error: the batch size 3 is larger than the data (2 examples) "
+                                       "(set with --batch-size)\n")
+    both = CookbookError("x", field=("batch_size", "output_dir"))
+    assert cli.error_line(both) == "x (set with --batch-size and --output-dir)"
+    # a setting this recipe has no flag for (or no field at all): the message alone
+    assert cli.error_line(CookbookError("x", field="momentum")) == "x"
+    assert cli.error_line(CookbookError("x")) == "x"

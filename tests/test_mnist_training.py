@@ -26,11 +26,30 @@ def test_synthetic_digits_are_deterministic_and_balanced():
 
 def _classifier(network="cookbook", rate=0.005):
     from cnn_cookbook import training
-    from cnn_cookbook.mnist_cnn import MODELS, make_optimizer
+    from cnn_cookbook.mnist_cnn import MODELS
     from cnn_cookbook.nets import get_network
 
     return training.build_classifier(get_network(network), (28, 28, 1), 10,
-                                     make_optimizer(MODELS["cookbook"]), rate)
+                                     MODELS["cookbook"].optimizer_factory(), rate)
+
+
+def test_one_optimiser_factory_builds_every_chapters_optimiser():
+    from cnn_cookbook import training
+    from cnn_cookbook.errors import CookbookError
+    from cnn_cookbook.tf1 import tf
+
+    with tf.Graph().as_default():
+        momentum = training.optimizer_factory("momentum")(0.5)
+        assert isinstance(momentum, tf.train.MomentumOptimizer) and momentum._momentum == 0.9
+        assert training.make_optimizer("momentum", 0.5, momentum=0.25)._momentum == 0.25
+        adam = training.make_optimizer("adam", 1e-3, beta1=0.5, name="SecondAdam")
+        assert (adam._beta1, adam.get_name()) == (0.5, "SecondAdam")
+        assert isinstance(training.make_optimizer("adamax", 0.1), training.AdamaxOptimizer)
+        assert isinstance(training.make_optimizer("sgd", 0.1), tf.train.GradientDescentOptimizer)
+    with pytest.raises(CookbookError, match="unknown optimiser 'rmsprop'") as refused:
+        training.optimizer_factory("rmsprop")  # refused before any rate or graph exists
+    assert refused.value.field == "optimizer"
+    assert training.given({"steps": 0, "batch_size": None, "learning_rate": 0.5}) == {"steps": 0, "learning_rate": 0.5}
 
 
 def test_learnable_and_restore_gives_identical_predictions(mnist_dir, tmp_path):

@@ -94,7 +94,7 @@ def test_class_image_ascends_until_the_threshold_or_the_limit(chain_run, tmp_pat
     spec = importlib.util.spec_from_file_location("visualize_filters_recipe", REPO / "recipes" / "visualize_filters.py")
     recipe = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(recipe)
-    common = ["--checkpoint-dir", str(chain_run.checkpoint_dir), "--class", "3", "--device", "cpu"]
+    common = ["--checkpoint-dir", str(chain_run.paths["checkpoints"]), "--class", "3", "--device", "cpu"]
     recipe.main(common + ["--threshold", "0.9", "--output-dir", str(tmp_path / "a")])
     (entry,) = json.loads((tmp_path / "a" / "metrics.json").read_text())["results"]
     assert entry["reached"] and entry["target_probability"] >= 0.9 and entry["steps_run"] < entry["step_limit"]

@@ -14,10 +14,10 @@ LABELS = np.arange(16, dtype=np.int32) % 10
 
 def _linear(rate):
     from cnn_cookbook import training
-    from cnn_cookbook.mnist_cnn import MODELS, make_optimizer
+    from cnn_cookbook.mnist_cnn import MODELS
     from cnn_cookbook.nets import get_network
 
-    return training.build_classifier(get_network("linear"), (28, 28, 1), 10, make_optimizer(MODELS["linear"]), rate)
+    return training.build_classifier(get_network("linear"), (28, 28, 1), 10, MODELS["linear"].optimizer_factory(), rate)
 
 
 def _feed(net):

@@ -101,8 +101,8 @@ def exported(mnist_dir, tmp_path_factory):
     data = load_mnist("idx", mnist_dir)
     run = train_mnist(data, "cookbook", root / "mnist", seed=0, device="cpu", progress=False, figures=False,
                       steps=20, eval_every=20)
-    models["mnist"] = dict(dir=serving.export_checkpoint(run.checkpoint_dir, root / "mnist_sm"),
-                           x=data.test.images[:300], expected=run.test_probabilities[:300],
+    models["mnist"] = dict(dir=serving.export_checkpoint(run.paths["checkpoints"], root / "mnist_sm"),
+                           x=data.test.images[:300], expected=run.outputs["test_probabilities"][:300],
                            names=list(data.class_names), run_dir=root / "mnist")
 
     cifar = c10.write_synthetic_cifar(root / "cifar", train_per_class=6, test_per_class=3, seed=3)
@@ -111,8 +111,8 @@ def exported(mnist_dir, tmp_path_factory):
     assert "distorted_images" in run.figures  # Hvass #06's figure (tests/test_plots.py checks its content)
     pixels, _ = c10.read_binary_split(cifar / c10.BINARY_FOLDER, "test")
     # the signature takes whole 32x32 images (0..1) and crops them to the network's 24x24 itself
-    models["cifar"] = dict(dir=serving.export_checkpoint(run.checkpoint_dir, root / "cifar_sm"),
-                           x=pixels.astype(np.float32) / 255.0, expected=run.test_probabilities,
+    models["cifar"] = dict(dir=serving.export_checkpoint(run.paths["checkpoints"], root / "cifar_sm"),
+                           x=pixels.astype(np.float32) / 255.0, expected=run.outputs["test_probabilities"],
                            names=list(c10.CLASS_NAMES))
 
     files = iv3.locate_inception_v3("stand-in", models_dir=root / "models")

@@ -23,3 +23,10 @@ Who owns the Graph and the Session (one rule, every chapter):
 """
 
 __version__ = "0.1.0"
+
+# `python -m cnn_cookbook.<library module>` imports this package before it runs the module: a
+# module that is not a program is refused here, before it (and TensorFlow) is imported.  Every
+# other import returns at once, with no side effect (see cnn_cookbook._as_program).
+from cnn_cookbook import _as_program  # noqa: E402
+
+_as_program.refuse_library_module()

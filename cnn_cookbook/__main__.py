@@ -16,14 +16,9 @@ import sys
 from pathlib import Path
 
 from cnn_cookbook import __version__
+from cnn_cookbook._as_program import RECIPE_OF_MODULE, refusal
 
 RECIPES_PACKAGE = "cnn_cookbook.recipes"
-#: what ``python -m cnn_cookbook.<library module>`` should have been (see :func:`run_as_module`)
-RECIPE_OF_MODULE = {
-    "mnist_cnn": "mnist_cnn", "cifar10_cnn": "cifar10_cnn", "stylenet": "stylenet",
-    "deepdream": "deepdream", "retrain": "retrain_inception", "ensemble": "mnist_ensemble",
-    "adversarial": "adversarial_image", "visualize": "visualize_filters",
-}
 
 
 def _recipes_folder():
@@ -101,18 +96,15 @@ def main(argv=None):
 
 
 def run_as_module(module_name):
-    """``python -m cnn_cookbook.<module>``: run the recipe of that name, or say which to run.
+    """``python -m cnn_cookbook.<chapter module>``: run the recipe of that name, or say which to run.
 
-    A library module run as a program used to do nothing and exit 0; the chapter modules call
-    this from their ``__main__`` block instead.
+    The chapter modules call this from their ``__main__`` block.  Modules without such a block
+    are refused before they are imported (:mod:`cnn_cookbook._as_program`).
     """
     short = module_name.rsplit(".", 1)[-1]
-    recipe = RECIPE_OF_MODULE.get(short)
-    if recipe == short:
-        sys.exit(main([recipe, *sys.argv[1:]]))
-    hint = f"run 'cnn-cookbook {recipe}' (or python -m cnn_cookbook {recipe})" if recipe else \
-        "run a recipe: 'cnn-cookbook --help' lists them"
-    print(f"error: cnn_cookbook.{short} is a library module, not a program; {hint}", file=sys.stderr)
+    if RECIPE_OF_MODULE.get(short) == short:
+        sys.exit(main([short, *sys.argv[1:]]))
+    print(refusal(f"cnn_cookbook.{short}"), file=sys.stderr)
     sys.exit(2)
 
 

@@ -97,6 +97,26 @@ def test_library_module_run_as_a_program_is_not_a_silent_no_op():
     assert done.returncode == 2 and "cnn-cookbook retrain_inception" in done.stderr, done.stderr
 
 
+@pytest.mark.parametrize("module", ["cnn_cookbook.training", "cnn_cookbook.datasets.mnist", "cnn_cookbook.nets"])
+def test_a_module_that_is_not_a_program_is_refused_before_it_is_imported(module, tmp_path):
+    # a TensorFlow that fails to import: the refusal must come before the module imports it
+    fake = tmp_path / "site" / "tensorflow"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("raise RuntimeError('tensorflow was imported')\n")
+    env = dict(os.environ, PYTHONPATH=str(fake.parent))
+    done = subprocess.run([sys.executable, "-m", module, "--steps", "5"], capture_output=True, text=True,
+                          cwd=REPO, env=env, timeout=120)
+    assert done.returncode == 2 and done.stdout == "", done.stderr
+    assert done.stderr.splitlines() == [
+        f"error: {module} is a library module, not a program; run a recipe instead "
+        "('cnn-cookbook --help' or 'python -m cnn_cookbook --help' lists them)"]
+    # the same package imported any other way: no exit, nothing printed, TensorFlow not imported
+    done = subprocess.run([sys.executable, "-c", f"import {module.rsplit('.', 1)[0]}, sys; "
+                           "print('tensorflow' in sys.modules)"], capture_output=True, text=True,
+                          cwd=REPO, env=env, timeout=120)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "False\n", "")
+
+
 def _tracked_files():
     listing = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=REPO, capture_output=True,
                              text=True, timeout=60)

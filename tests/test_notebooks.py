@@ -23,6 +23,10 @@ TINY = {
     "04_stylenet": dict(MAX_SIZE=32, STEPS=2),
     "05_deepdream": dict(MAX_SIZE=48, STEPS=2, OCTAVES=2, STIMULUS_STEPS=2),
     "06_ensembles_adversarial": dict(DATASET="idx", DATA_DIR="{mnist}", NETWORKS=2, STEPS=5, NOISE_STEPS=3),
+    # 3 classes x 2 clips of 4 frames, every 2nd kept: 12 frames (the clip names put a video of each
+    # class in training, and one video in testing, at these percentages)
+    "07_video": dict(CLIPS_PER_CLASS=2, FRAMES_PER_CLIP=4, EVERY=2, STEPS=5, HIDDEN_UNITS=8,
+                     TESTING_PERCENTAGE=30, VALIDATION_PERCENTAGE=30),
 }
 
 

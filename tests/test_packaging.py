@@ -54,6 +54,14 @@ def test_every_guide_is_linked_from_the_readme_and_every_link_resolves_inside_th
     assert set(guides) <= linked, sorted(p.name for p in set(guides) - linked)
 
 
+def test_license_file_metadata_and_readme_name_the_same_licence():
+    pyproject = (REPO / "pyproject.toml").read_text()
+    licence = re.search(r'^license = \{text = "([^"]+)"\}', pyproject, re.M).group(1)
+    assert (REPO / "LICENSE").read_text().splitlines()[0] == f"{licence} License"
+    assert f'"License :: OSI Approved :: {licence} License"' in pyproject
+    assert f"\n{licence} (see [LICENSE](LICENSE))" in (REPO / "README.md").read_text()
+
+
 def test_writes_honour_the_umask(tmp_path):
     old = os.umask(0o027)
     try:

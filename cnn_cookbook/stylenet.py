@@ -35,12 +35,25 @@ during that step); here they are measured on the initial image first.
 """
 
 import math
-from dataclasses import dataclass, field, replace
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
+from cnn_cookbook import progress as progress_bars
+from cnn_cookbook import run_folder, summaries
 from cnn_cookbook.errors import CookbookError
+from cnn_cookbook.fileio import ensure_dir, ensure_writable_dir, save_image
+from cnn_cookbook.io import downloads
+from cnn_cookbook.io.images import load_image_or_photo
+from cnn_cookbook.nets.vgg16 import load_vgg16_graph
+from cnn_cookbook.nets.vgg19 import load_vgg19_mat, locate_vgg19
+from cnn_cookbook.paths import models_root
+from cnn_cookbook.plots import image_grid, new_figure
+from cnn_cookbook.results import ChapterRun
+from cnn_cookbook.tf1 import new_session, seed_everything, tf
 
 OPTIMIZERS = ("adam", "lbfgs", "scaled-gd")
 
@@ -233,8 +246,6 @@ def style_blend_weights(count, blend=None):
 
 def gram_matrix(features, normalized=True):
     """Gram matrix of features [1,H,W,C] (static or dynamic H, W): [C,C], / (H*W*C) if normalized."""
-    from cnn_cookbook.tf1 import tf
-
     channels = features.shape[-1]
     flat = tf.reshape(features, [-1, channels])
     gram = tf.matmul(flat, flat, transpose_a=True)
@@ -245,16 +256,12 @@ def gram_matrix(features, normalized=True):
 
 def content_loss(features, targets, layer_weights):
     """sum_l w_l * mean((F_l - P_l)^2) over the content layers; ``targets`` are NumPy arrays."""
-    from cnn_cookbook.tf1 import tf
-
     return tf.add_n([weight * tf.reduce_mean(tf.square(features[name] - targets[name]))
                      for name, weight in layer_weights.items()])
 
 
 def style_loss(features, target_grams, layer_weights, normalized=True):
     """sum_l w_l * mean((G_l - A_l)^2) for one style image's Gram matrices ``target_grams``."""
-    from cnn_cookbook.tf1 import tf
-
     return tf.add_n([weight * tf.reduce_mean(tf.square(gram_matrix(features[name], normalized)
                                                        - target_grams[name]))
                      for name, weight in layer_weights.items()])
@@ -262,8 +269,6 @@ def style_loss(features, target_grams, layer_weights, normalized=True):
 
 def total_variation_loss(image, kind="squared-mean"):
     """Smoothness of ``image`` [1,H,W,C]: mean(dy^2)+mean(dx^2), or sum|dy|+sum|dx| (``abs-sum``)."""
-    from cnn_cookbook.tf1 import tf
-
     dy = image[:, 1:, :, :] - image[:, :-1, :, :]
     dx = image[:, :, 1:, :] - image[:, :, :-1, :]
     if kind == "squared-mean":
@@ -286,8 +291,6 @@ def loss_terms(features, image, content_targets, style_targets, blend, settings)
 
     ``style_targets``: one dict layer -> Gram matrix per style image; ``blend``: their weights.
     """
-    from cnn_cookbook.tf1 import tf
-
     content = content_loss(features, content_targets, settings.content_layers)
     style = tf.add_n([float(weight) * style_loss(features, grams, settings.style_layers,
                                                  settings.gram_normalized)
@@ -301,8 +304,6 @@ def compute_targets(session, stack, content, styles, settings):
     ``content``, ``styles``: HxWx3 float 0..255.  Returns (dict layer -> [1,H,W,C] array,
     [dict layer -> [C,C] array per style]).
     """
-    from cnn_cookbook.tf1 import tf
-
     with session.graph.as_default():
         image = tf.placeholder(tf.float32, [1, None, None, 3], name="target_image")
         features = stack(image, settings.pooling)
@@ -334,8 +335,6 @@ def build_style_tensors(stack, content_targets, style_targets, blend, initial_im
     passes once, copies the image into ``best_image`` when its loss is the lowest so far, and
     applies the optimizer.  Only scalar losses need to leave the graph each step.
     """
-    from cnn_cookbook.tf1 import tf
-
     shape = initial_image.shape
     with tf.variable_scope("stylenet"):
         image = tf.get_variable("image", initializer=tf.constant(initial_image, tf.float32),
@@ -423,8 +422,6 @@ def stylize(session, network, content, styles, settings=None, style_blend=None, 
     every returned image takes the content's chroma.  ``initial``: an image (HxWx3, 0..255,
     any size) to start from instead of ``settings.init``.
     """
-    from cnn_cookbook.tf1 import tf
-
     settings = settings or StyleSettings()
     settings.check(network.layer_names)
     rng = rng if rng is not None else np.random.default_rng()
@@ -558,8 +555,6 @@ def read_image(spec, max_size=None):
     Greyscale and RGBA files are converted to RGB; images larger than ``max_size`` are shrunk
     (the note says so); images with a side under :data:`MIN_IMAGE_SIZE` are refused.
     """
-    from cnn_cookbook.io.images import load_image_or_photo
-
     return load_image_or_photo(spec, max_size, MIN_IMAGE_SIZE,
                                "StyleNet (VGG halves the image 4 times before its deepest style layer)")
 
@@ -574,8 +569,6 @@ MIN_IMAGE_SIZE = 16
 
 def losses_figure(history, title="Style-transfer losses per step"):
     """Each loss term against step, log scale; ``history`` is a list of ``{"step": s, name: value}``."""
-    from cnn_cookbook.plots import new_figure
-
     fig = new_figure()
     ax = fig.add_subplot()
     names = [k for k in (history[0] if history else {}) if k != "step"]
@@ -592,11 +585,172 @@ def losses_figure(history, title="Style-transfer losses per step"):
 
 def images_figure(content, styles, result, title="Content, style(s) and result"):
     """Content, style images and the result side by side (HxWx3, 0..255)."""
-    from cnn_cookbook.plots import image_grid
-
     images = [content, *styles, np.clip(result, 0, 255)]
     titles = ["content", *[f"style {i + 1}" for i in range(len(styles))], "result"]
     return image_grid(images, titles, cols=len(images), vmax=255.0, title=title, size=3.0)
+
+
+# ---------------------------------------------------------------------------------------------
+# The chapter: its network, its images and the whole run
+
+#: the download names (:mod:`cnn_cookbook.io.downloads`) of each variant's network file
+NETWORK_FILES = {"vgg19": "vgg19", "vgg16": "vgg16_tfmodel"}
+STAND_IN = "STAND-IN (random weights)"
+
+
+def load_network(model="vgg19", weights="auto", path=None, download=False):
+    """The :class:`~cnn_cookbook.nets.vgg19.FeatureNetwork` of ``model``: ``vgg19`` (the
+    cookbook; ``weights`` auto, real or stand-in as :func:`~cnn_cookbook.nets.vgg19.locate_vgg19`
+    finds it) or ``vgg16`` (Hvass #15's vgg16.tfmodel, real weights only).  ``path``: the file,
+    instead of the one in the models folder."""
+    if model == "vgg19":
+        return load_vgg19_mat(locate_vgg19(weights, path, download=download)[0])
+    if weights == "stand-in":
+        raise CookbookError("--weights stand-in exists for --model vgg19 only; give the VGG-16 file")
+    return load_vgg16_graph(path or downloads.fetch(NETWORK_FILES[model], models_root(), download=download))
+
+
+def network_label(network):
+    return f"{network.name} {STAND_IN}" if network.stand_in else network.name
+
+
+def load_images(content, styles, max_size=512, width=None, style_max_size=None, initial=None, announce=print):
+    """Read the run's images (files or bundled photographs, :func:`read_image`), each shrunk to
+    ``max_size``: ``(content, styles, initial)`` as HxWx3 float32 0..255 (``initial`` None when
+    not given).  ``width`` resizes the content (aspect kept); the styles are scaled to the
+    content's width (:func:`scale_style_to_content`, bounded by ``style_max_size``).  Each note
+    (a conversion, a resize) goes to ``announce``."""
+    def read(spec, what):
+        image, note = read_image(spec, max_size)
+        if note:
+            announce(f"note: {what} {spec}: {note}")
+        return image
+
+    content_image = read(content, "content")
+    if width:
+        content_image = scale_to_width(content_image, width)
+    style_images = [scale_style_to_content(read(spec, "style"), content_image.shape, style_max_size)
+                    for spec in styles]
+    return content_image, style_images, None if initial is None else read(initial, "initial image")
+
+
+def check_step_pattern(pattern):
+    """Refuse a file-name pattern for the step images that has not exactly one %-field."""
+    try:
+        pattern % 1
+    except (TypeError, ValueError):
+        raise CookbookError(f"--checkpoint-output needs one %-field for the step number (e.g. out_%s.png), "
+                            f"not {pattern!r}") from None
+    return pattern
+
+
+@run_folder.claiming
+def transfer_style(network, content, styles, *, settings=None, style_blend=None, initial=None,
+                   output_dir="runs/stylenet", output=None, step_pattern=None, checkpoint_every=None,
+                   seed=0, device="auto", summaries_dir=None, progress=True, sources=None):
+    """The chapter: paint ``content`` in the style of ``styles`` with :func:`stylize`, in a
+    Graph and Session of its own; returns a :class:`~cnn_cookbook.results.ChapterRun`.
+
+    ``content``, ``styles``, ``initial``: HxWx3 float 0..255 (:func:`load_images`).  Writes into
+    ``output_dir`` (an earlier run there is moved aside first): the result as ``output``
+    (default ``stylized.png``), the image every ``checkpoint_every`` steps as ``step_pattern``
+    (one %-field; default ``step_%04d.png``), and TensorBoard events in ``summaries_dir``
+    (default ``tensorboard/``; train/: the loss terms per step and the images).  Metrics (what
+    metrics.json holds), ``history`` (the loss terms per step, non-finite ones as None) and the
+    two figures are returned, not written.  ``sources``: names of the images for the metrics
+    (``{"content": ..., "style": [...]}``).
+
+    A loss that becomes NaN or infinite stops the run: the best image so far is still written,
+    ``metrics["diverged"]`` is true and ``outputs["diverged"]`` says what happened and what to do.
+    """
+    settings = settings or StyleSettings()
+    style_blend_weights(len(styles), style_blend)  # fail before any heavy work
+    output_dir = ensure_dir(output_dir)
+    step_pattern = check_step_pattern(step_pattern or str(output_dir / "step_%04d.png"))
+    output = Path(output) if output else output_dir / "stylized.png"
+    sources = sources or {}
+    label = network_label(network)
+    run_folder.keep_earlier_run(output_dir)
+    logdir = ensure_writable_dir(summaries_dir or output_dir / "tensorboard")
+    graph = tf.Graph()
+    with graph.as_default():
+        rng = seed_everything(seed)
+    started = time.perf_counter()
+    with new_session(graph, device) as session, summaries.RunWriters(logdir, graph) as writers:
+        writers.images("train", "content_image", content, 0)
+        writers.images("train", "style_image", styles, 0)
+        steps = stylize(session, network, content, styles, settings, style_blend, rng,
+                        checkpoint_every or settings.report_every, initial)
+        loop = _follow_steps(steps, settings, writers, step_pattern, progress)
+    if loop.final is not None:
+        save_image(output, loop.final.image)
+    history, final = loop.history, loop.final
+    diverged = bool(history and loop.last.diverged)
+    metrics = {
+        "network": network.name, "network_file": network.source, "stand_in": network.stand_in,
+        "network_label": label, "content": sources.get("content"), "style": sources.get("style"),
+        "style_blend": style_blend_weights(len(styles), style_blend),
+        "image_size": list(content.shape[:2]), "optimizer": settings.optimizer, "steps": len(history),
+        "settings": asdict(settings), "seed": seed,
+        "initial_loss": history[0]["total"] if history else None,
+        "final_loss": final.losses["total"] if final is not None else None,
+        "best_step": final.step if final is not None else None,
+        "seconds_per_step": loop.seconds / max(1, len(history)),
+        "seconds_total": time.perf_counter() - started,
+        "output": str(output) if output.exists() else None,
+        "diverged": diverged, "history": history,
+        "checksum_mismatch_accepted": list(downloads.ACCEPTED_MISMATCHES),
+    }
+    figures = {"losses": losses_figure(history, f"Losses per step: {label}")}
+    if final is not None:
+        figures["images"] = images_figure(content, styles, final.image, f"StyleNet: {label}")
+    outputs = {"image": None if final is None else final.image, "label": label}
+    if diverged:
+        kept = (f"the best image so far (step {final.step}) was written to {output}"
+                if final is not None else "no finite step to keep")
+        outputs["diverged"] = (f"the loss became NaN or infinite at step {len(history)}; {kept}; "
+                               "lower --learning-rate or the loss weights")
+    paths = {"tensorboard": logdir, **loop.images, **({"output": output} if output.exists() else {})}
+    return ChapterRun(metrics=metrics, figures=figures, history=history, paths=paths, outputs=outputs)
+
+
+class _Followed(NamedTuple):
+    history: list  # {"step": s, term: value or None (not finite)} per step
+    final: StepResult  # the final (best) result, None when no step was finite
+    last: StepResult  # the last result :func:`stylize` gave
+    images: dict  # "step_NNNN" -> path of the image written at that step
+    seconds: float  # from step 1 to the end (the first Session.run's set-up left out)
+
+
+def _follow_steps(steps, settings, writers, step_pattern, progress):
+    """Run :func:`stylize`'s steps: a progress bar, a line every report interval, the loss terms
+    and images to TensorBoard, the step images to ``step_pattern``."""
+    history, images, result = [], {}, None
+    started = time.perf_counter()
+    with progress_bars.bar(total=settings.steps, unit="step", desc="style", enabled=progress) as bar:
+        for result in steps:
+            if result.final:
+                break
+            if result.step == 1:
+                started = time.perf_counter()
+            history.append({"step": result.step, **{k: v if math.isfinite(v) else None
+                                                    for k, v in result.losses.items()}})
+            bar.set_postfix({k: f"{v:.3g}" for k, v in result.losses.items()}, refresh=False)
+            bar.update(1)
+            writers.scalars("train", result.step, result.losses)
+            if result.step % settings.report_every == 0 or result.diverged:
+                bar.write(f"step {result.step}/{settings.steps}: {describe_losses(result.losses)}")
+            if result.image is not None:
+                images[f"step_{result.step:04d}"] = save_image(step_pattern % result.step, result.image)
+                writers.images("train", "stylized", result.image, result.step)
+    final = result if result is not None and result.final else None
+    if final is not None:
+        writers.images("train", "stylized", final.image, settings.steps + 1)
+    return _Followed(history, final, result, images, time.perf_counter() - started)
+
+
+def describe_losses(losses):
+    return " ".join(f"{name} {value:.4g}" for name, value in losses.items())
 
 
 if __name__ == "__main__":  # `python -m cnn_cookbook.stylenet` runs the recipe of that name

@@ -19,19 +19,14 @@ output; --weights real insists on the real file.
 """
 
 import argparse
-
-import math
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
 from cnn_cookbook import cli  # noqa: E402
-from cnn_cookbook.errors import CookbookError, TrainingDiverged  # noqa: E402
 
-NETWORK_FILES = {"vgg19": "vgg19", "vgg16": "vgg16_tfmodel"}
-STAND_IN = "STAND-IN (random weights)"
+NETWORK_FILES = ("vgg19", "vgg16")  # --network's earlier spelling names a variant, not a file
 
 
 def parse_args(argv):
@@ -103,135 +98,42 @@ def settings_from_args(args):
     return preset(**{name: value for name, value in flags.items() if value is not None})
 
 
-def load_network(args):
-    from cnn_cookbook.io.downloads import fetch
-    from cnn_cookbook.nets.vgg16 import load_vgg16_graph
-    from cnn_cookbook.nets.vgg19 import load_vgg19_mat, locate_vgg19
-    from cnn_cookbook.paths import models_root
-
-    if args.model == "vgg19":
-        return load_vgg19_mat(locate_vgg19(args.weights, args.vgg, download=args.download)[0])
-    if args.weights == "stand-in":
-        raise CookbookError("--weights stand-in exists for --model vgg19 only; give the VGG-16 file")
-    return load_vgg16_graph(args.vgg or fetch(NETWORK_FILES[args.model], models_root(), download=args.download))
-
-
-def load_images(args, settings):
-    from cnn_cookbook.stylenet import read_image, scale_style_to_content, scale_to_width
-
-    content, note = read_image(args.content, args.max_size)
-    if note:
-        print(f"note: content {args.content}: {note}")
-    if args.width:
-        content = scale_to_width(content, args.width)
-    styles = []
-    for spec in args.style:
-        style, note = read_image(spec, args.max_size)
-        if note:
-            print(f"note: style {spec}: {note}")
-        styles.append(scale_style_to_content(style, content.shape, settings.style_max_size))
-    return content, styles
-
-
-def describe(losses):
-    return " ".join(f"{name} {value:.4g}" for name, value in losses.items())
-
-
 @cli.main_wrapper
 def main(argv=None):
     args = parse_args(argv)
-    from cnn_cookbook import plots, progress, stylenet, summaries
-    from cnn_cookbook.io.downloads import ACCEPTED_MISMATCHES
-    from cnn_cookbook.errors import CookbookError
-    from cnn_cookbook.fileio import ensure_dir, save_image, write_json
-    from cnn_cookbook.plots import finish
-    from cnn_cookbook.tf1 import new_session, seed_everything, tf
+    from cnn_cookbook import stylenet
+    from cnn_cookbook.errors import TrainingDiverged
+    from cnn_cookbook.run_folder import claim
 
     settings = settings_from_args(args)
     stylenet.style_blend_weights(len(args.style), args.style_blend)  # fail before any heavy work
-    step_pattern = args.checkpoint_output or str(Path(args.output_dir) / "step_%04d.png")
-    try:
-        step_pattern % 1
-    except (TypeError, ValueError):
-        raise CookbookError(f"--checkpoint-output needs one %-field for the step number (e.g. out_%s.png), "
-                            f"not {step_pattern!r}") from None
-    content, styles = load_images(args, settings)
-    initial = None
-    if args.init not in (None, "noise", "content"):
-        initial, note = stylenet.read_image(args.init, args.max_size)
-        if note:
-            print(f"note: initial image {args.init}: {note}")
-    network = load_network(args)
-    label = f"{network.name} {STAND_IN}" if network.stand_in else network.name
-    for note in network.notes:
-        print(f"{label}: {note}")
-    output_dir = ensure_dir(args.output_dir)
-    checkpoint_every = args.checkpoint_every or settings.report_every
-    print(f"{label}, {settings.optimizer}, {settings.steps} steps on a "
-          f"{content.shape[1]}x{content.shape[0]} image, {len(styles)} style image(s)")
-
-    graph = tf.Graph()
-    with graph.as_default():
-        rng = seed_everything(args.seed)
-    history, result, started = [], None, time.perf_counter()
-    loop_started = started
-    with new_session(graph, args.device) as session, summaries.RunWriters(cli.summaries_dir(args), graph) as writers:
-        writers.images("train", "content_image", content, 0)
-        writers.images("train", "style_image", styles, 0)
-        steps = stylenet.stylize(session, network, content, styles, settings, args.style_blend, rng,
-                                 checkpoint_every, initial)
-        with progress.bar(total=settings.steps, unit="step", desc="style", enabled=not args.no_progress) as bar:
-            for result in steps:
-                if result.final:
-                    break
-                if result.step == 1:
-                    loop_started = time.perf_counter()
-                history.append({"step": result.step, **{k: v if math.isfinite(v) else None
-                                                        for k, v in result.losses.items()}})
-                bar.set_postfix({k: f"{v:.3g}" for k, v in result.losses.items()}, refresh=False)
-                bar.update(1)
-                writers.scalars("train", result.step, result.losses)
-                if result.step % settings.report_every == 0 or result.diverged:
-                    bar.write(f"step {result.step}/{settings.steps}: {describe(result.losses)}")
-                if result.image is not None:
-                    save_image(step_pattern % result.step, result.image)
-                    writers.images("train", "stylized", result.image, result.step)
-        if result is not None and result.final:
-            writers.images("train", "stylized", result.image, settings.steps + 1)
-    seconds = time.perf_counter() - loop_started
-    output = Path(args.output) if args.output else output_dir / "stylized.png"
-    if result is not None and result.final:
-        save_image(output, result.image)
-    metrics = {
-        "network": network.name, "network_file": network.source, "stand_in": network.stand_in,
-        "network_label": label, "content": args.content,
-        "style": args.style, "style_blend": stylenet.style_blend_weights(len(styles), args.style_blend),
-        "image_size": list(content.shape[:2]), "optimizer": settings.optimizer, "steps": len(history),
-        "settings": {k: v for k, v in vars(settings).items()}, "seed": args.seed,
-        "initial_loss": history[0]["total"] if history else None,
-        "final_loss": result.losses["total"] if result is not None and result.final else None,
-        "best_step": result.step if result is not None and result.final else None,
-        "seconds_per_step": seconds / max(1, len(history)),
-        "seconds_total": time.perf_counter() - started,
-        "output": str(output) if output.exists() else None,
-        "diverged": bool(history and result is not None and result.diverged), "history": history,
-        "checksum_mismatch_accepted": list(ACCEPTED_MISMATCHES),
-    }
-    write_json(output_dir / "metrics.json", metrics)
-    figures = {"losses": stylenet.losses_figure(history, f"Losses per step: {label}")}
-    if result is not None and result.final:
-        figures["images"] = stylenet.images_figure(content, styles, result.image, f"StyleNet: {label}")
-    finish(figures, output_dir)
-    if metrics["diverged"]:
-        kept = (f"the best image so far (step {result.step}) was written to {output}"
-                if result.final else "no finite step to keep")
-        raise TrainingDiverged(f"the loss became NaN or infinite at step {len(history)}; {kept}; "
-                               "lower --learning-rate or the loss weights")
-    print(f"loss {metrics['initial_loss']:.4g} -> {metrics['final_loss']:.4g} (best at step "
-          f"{metrics['best_step']}), {metrics['seconds_per_step']:.2f} s/step; wrote {output}"
-          + (f" [{STAND_IN}]" if network.stand_in else ""))
+    stylenet.check_step_pattern(args.checkpoint_output or "%d")
+    with claim(args.output_dir) as output_dir:  # held until the outputs are written
+        content, styles, initial = stylenet.load_images(
+            args.content, args.style, args.max_size, args.width, settings.style_max_size,
+            None if args.init in (None, "noise", "content") else args.init)
+        network = stylenet.load_network(args.model, args.weights, args.vgg, args.download)
+        label = stylenet.network_label(network)
+        for note in network.notes:
+            print(f"{label}: {note}")
+        print(f"{label}, {settings.optimizer}, {settings.steps} steps on a {content.shape[1]}x{content.shape[0]} "
+              f"image, {len(styles)} style image(s)")
+        run = stylenet.transfer_style(
+            network, content, styles, settings=settings, style_blend=args.style_blend, initial=initial,
+            output_dir=output_dir, output=args.output, step_pattern=args.checkpoint_output,
+            checkpoint_every=args.checkpoint_every, seed=args.seed, device=args.device,
+            summaries_dir=args.summaries_dir, progress=not args.no_progress,
+            sources={"content": args.content, "style": args.style})
+        cli.write_outputs(output_dir, run.metrics, figures=run.figures)
+    m = run.metrics
+    if m["diverged"]:
+        raise TrainingDiverged(run.outputs["diverged"])
+    print(f"loss {m['initial_loss']:.4g} -> {m['final_loss']:.4g} (best at step {m['best_step']}), "
+          f"{m['seconds_per_step']:.2f} s/step; wrote {m['output']}" + (f" [{stylenet.STAND_IN}]" if network.stand_in else ""))
     if args.show:
-        plots.show_figures(figures, output_dir)
+        from cnn_cookbook.plots import show_figures
+
+        show_figures(run.figures, output_dir)
     return 0
 
 

@@ -476,3 +476,24 @@ def _recipe_module():
     sys.modules["recipes_stylenet"] = module
     yield
     sys.modules.pop("recipes_stylenet", None)
+
+
+def test_same_seed_twice_repeats_and_the_earlier_run_is_kept_whole(tmp_path, vgg_mat, capsys):
+    """Issue 12: a run into a used folder first moves the earlier run aside (its images, plots,
+    metrics and TensorBoard events together); with one seed the two runs agree exactly."""
+    from recipes_stylenet import main
+
+    content, style = small_images(size=24)
+    out = tmp_path / "run"
+    argv = ["--vgg", str(vgg_mat), "--content", str(write_png(tmp_path / "c.png", content)),
+            "--style", str(write_png(tmp_path / "s.png", style)), "--steps", "3", "--checkpoint-every", "2",
+            "--seed", "7", "--output-dir", str(out), "--device", "cpu", "--no-progress"]
+    assert main(argv) == 0 and main(argv) == 0
+    assert "was moved to" in capsys.readouterr().out
+    (kept,) = (out / "previous-runs").iterdir()
+    for name in ("stylized.png", "step_0002.png", "losses.png", "metrics.json"):
+        assert (kept / name).is_file() and (out / name).is_file(), name
+    assert (kept / "tensorboard" / "train").is_dir() and len(list((out / "tensorboard" / "train").iterdir())) == 1
+    first, second = (json.loads((folder / "metrics.json").read_text()) for folder in (kept, out))
+    assert first["history"] == second["history"] and first["final_loss"] == second["final_loss"]
+    np.testing.assert_array_equal(iio.imread(kept / "stylized.png"), iio.imread(out / "stylized.png"))

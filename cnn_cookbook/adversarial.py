@@ -16,9 +16,9 @@ Targeted adversarial images (#11) and FGSM, on any loaded classifier given as a
 :class:`cnn_cookbook.graphs.ImageNetwork` (``images`` is the tensor that is fed and
 differentiated, ``logits``, ``value_range``):
 
-- :func:`inception_v3_classifier`: Inception v3's frozen graph (or its stand-in) seen from the
-  resized image ``ResizeBilinear:0``, the gradient's input as in Hvass #11;
-- :func:`cnn_cookbook.visualize.load_checkpoint_network`: a checkpoint of the MNIST/CIFAR recipes;
+- :func:`cnn_cookbook.nets.inception_v3.inception_v3_network`: Inception v3's frozen graph (or its
+  stand-in) seen from the resized image ``ResizeBilinear:0``, the gradient's input as in Hvass #11;
+- :func:`cnn_cookbook.nets.checkpoint.load_checkpoint_network`: a checkpoint of the MNIST/CIFAR recipes;
 - :func:`build_targeted_attack` + :func:`find_adversarial_images`: step ``7 / max|g|`` against the
   gradient of the target-class cross-entropy, noise limit 3, both on the 0..255 scale (scaled to
   the network's pixel range), until the target score reaches 0.99 or 100 steps;
@@ -40,7 +40,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from cnn_cookbook import graphs, plots, training
+from cnn_cookbook import plots, training
 from cnn_cookbook.errors import CookbookError
 from cnn_cookbook.tf1 import tf
 
@@ -215,31 +215,6 @@ def make_immune(session, net, split, target, adversary_steps, immune_steps, batc
 
 # ---------------------------------------------------------------------------------------------
 # Loaded classifiers (Hvass #11 and FGSM)
-
-
-def inception_v3_classifier(graph_def, name="Inception v3"):
-    """Import Inception v3's frozen graph (or its stand-in) into the default graph, as an
-    :class:`cnn_cookbook.graphs.ImageNetwork` whose ``images`` is ``ResizeBilinear:0``.
-
-    ``images``: [1, 299, 299, 3] float32 RGB 0..255, the resized image; it is fed directly (the
-    decode and resize ops before it are bypassed) and the attack's gradient is taken with respect
-    to it, as Hvass #11 does.  Get the resized version of a file with :func:`inception_v3_resized`.
-    """
-    from cnn_cookbook.nets import inception_v3 as v3
-
-    v3.import_inception(graph_def)
-    graph = tf.get_default_graph()
-    return graphs.ImageNetwork(images=graph.get_tensor_by_name(v3.RESIZED), layers={}, value_range=(0.0, 255.0),
-                               image_size=(v3.INPUT_SIZE, v3.INPUT_SIZE), batch_size=1,
-                               logits=graph.get_tensor_by_name(v3.LOGITS), name=name)
-
-
-def inception_v3_resized(session, image_path):
-    """One image file decoded and resized by the graph itself: float32 [1, 299, 299, 3], 0..255."""
-    from cnn_cookbook.nets import inception_v3 as v3
-
-    graph = session.graph
-    return session.run(graph.get_tensor_by_name(v3.RESIZED), v3.image_feed(graph, image_path))
 
 
 def _pixel_scale(network):

@@ -114,10 +114,10 @@ def checkpoint_probabilities(checkpoint_dir, images, *more_images, device="auto"
 
     Rebuilds the network named in the folder's ``network.json`` in a fresh graph and restores
     only its weights from the latest checkpoint (see
-    :func:`cnn_cookbook.visualize.load_checkpoint_network`).  With ``more_images`` (other image
+    :func:`cnn_cookbook.nets.checkpoint.load_checkpoint_network`).  With ``more_images`` (other image
     arrays), returns a list with one array of outputs per image array, from one restore.
     """
-    from cnn_cookbook.visualize import load_checkpoint_network
+    from cnn_cookbook.nets.checkpoint import load_checkpoint_network
 
     graph = tf.Graph()
     with graph.as_default():

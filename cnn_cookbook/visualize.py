@@ -2,9 +2,10 @@
 images (the Keras CIFAR-10 tutorial), on any loaded :class:`cnn_cookbook.graphs.ImageNetwork`.
 
 Networks: inception5h (:func:`cnn_cookbook.nets.inception5h.load_inception5h`), Inception v3's
-frozen graph (:func:`load_inception_v3`), or a checkpoint trained by the MNIST or CIFAR recipes
-(:func:`load_checkpoint_network`, which rebuilds the network named in ``network.json`` and
-restores its weights), so an offline user can look inside their own network.
+frozen graph (:func:`cnn_cookbook.nets.inception_v3.load_inception_v3`), or a checkpoint trained by
+the MNIST or CIFAR recipes (:func:`cnn_cookbook.nets.checkpoint.load_checkpoint_network`, which
+rebuilds the network named in ``network.json`` and restores its weights), so an offline user can
+look inside their own network.
 
 - :func:`maximize_activation`: Hvass #13, gradient ascent from grey noise with the step
   ``1 / std(g)`` and the pixels clipped to the network's range, for a channel of a layer or a
@@ -21,12 +22,13 @@ swapped and three channels hard-coded.
 """
 
 from collections import namedtuple
-from pathlib import Path
 
 import numpy as np
 
-from cnn_cookbook import graphs, training
 from cnn_cookbook.errors import CookbookError
+# the loaders live with the networks; named here too because the filter recipe and notebooks use them
+from cnn_cookbook.nets.checkpoint import load_checkpoint_network  # noqa: F401
+from cnn_cookbook.nets.inception_v3 import find_inception_v3, load_inception_v3  # noqa: F401
 from cnn_cookbook.tf1 import tf
 
 #: ``images`` [N, H, W, C] in the network's value range, display images [N, H, W, C] 0..255,
@@ -34,80 +36,6 @@ from cnn_cookbook.tf1 import tf
 Stimuli = namedtuple("Stimuli", ["images", "display", "before", "after", "filters"])
 #: ``probabilities``/``reached`` only when the ascent watches a class probability (else None)
 Maximized = namedtuple("Maximized", ["image", "scores", "probabilities", "reached"], defaults=(None, None))
-
-INCEPTION_V3_INPUT = "ResizeBilinear:0"
-INCEPTION_V3_LOGITS = "softmax/logits:0"
-
-
-# ---------------------------------------------------------------------------------------------
-# Loading networks
-
-
-def load_checkpoint_network(checkpoint_dir):
-    """Rebuild the network a cookbook recipe trained and return it with a ``restore`` step.
-
-    Reads ``<checkpoint_dir>/network.json`` (``network``, ``image_shape``, ``num_classes``,
-    optionally ``class_names`` and ``value_range``), builds the registered network on an image
-    placeholder in the current default graph, and sets ``restore(session)``, which loads only
-    the network's variables from the latest checkpoint.  Layers: the network's 4-D endpoints
-    (conv layers), in order.  Pixel values are 0..1 unless ``value_range`` says otherwise.
-    """
-    from cnn_cookbook.nets import get_network
-
-    checkpoint_dir = Path(checkpoint_dir)
-    if not checkpoint_dir.is_dir():
-        raise CookbookError(f"no checkpoints folder at {checkpoint_dir}; train a network first (python "
-                            "recipes/mnist_cnn.py --dataset synthetic) or give --checkpoint-dir")
-    info = training.read_network_info(checkpoint_dir)
-    try:
-        builder = get_network(info["network"])
-        image_shape = [int(d) for d in info["image_shape"]]
-        num_classes = int(info["num_classes"])
-    except (KeyError, TypeError, ValueError):
-        raise CookbookError(f"{checkpoint_dir / training.NETWORK_INFO} lacks network, image_shape or "
-                            "num_classes; point at a checkpoints folder written by a cnn_cookbook recipe") from None
-    before = set(tf.global_variables())
-    images = tf.placeholder(tf.float32, [None, *image_shape], name="images")
-    logits, endpoints = builder(images, num_classes, False)
-    variables = [v for v in tf.global_variables() if v not in before]
-    checkpoints = training.Checkpoints(checkpoint_dir, var_list=variables)
-    layers = {name: t for name, t in endpoints.items() if t.get_shape().ndims == 4}
-    return graphs.ImageNetwork(
-        images=images, layers=layers, value_range=tuple(info.get("value_range", (0.0, 1.0))),
-        image_size=tuple(image_shape[:2]), logits=logits, class_names=info.get("class_names"),
-        name=f"network {info['network']!r} of {checkpoint_dir}", restore=checkpoints.restore,
-        extra={"info": info})
-
-
-def find_inception_v3(models_dir=None, download_missing=False):
-    """Path of the real ``classify_image_graph_def.pb`` (``<models>/inception/``, extracted once
-    from inception-2015-12-05.tgz, downloaded when asked), found as the Inception v3 chapter
-    finds it."""
-    from cnn_cookbook.nets import inception_v3
-
-    return inception_v3.locate_inception_v3("inception_v3", models_dir=models_dir, download=download_missing).graph_path
-
-
-def load_inception_v3(graph_path, name="import"):
-    """Inception v3's ``classify_image_graph_def.pb`` seen from ``ResizeBilinear:0`` (Hvass #13).
-
-    ``images``: [1, 299, 299, 3] float32, RGB 0..255 (the graph normalises internally); the
-    graph was frozen for one image, so the batch is 1.  Layers: its 94 Conv2D ops by op name
-    (``conv/Conv2D``, ..., ``mixed_10/tower_2/conv/Conv2D``).  ``logits``: ``softmax/logits``.
-    """
-    graph_def = graphs.load_graph_def(graph_path)
-    names = set(graphs.node_names(graph_def))
-    if INCEPTION_V3_INPUT[:-2] not in names:
-        raise CookbookError(f"{graph_path} has no {INCEPTION_V3_INPUT[:-2]!r} node, so it is not Inception "
-                            "v3's classify_image_graph_def.pb")
-    images = tf.placeholder(tf.float32, [1, 299, 299, 3], name="images")
-    prefix = graphs.import_graph_def(graph_def, {INCEPTION_V3_INPUT: images}, name=name,
-                                     source=graph_path)
-    graph = tf.get_default_graph()
-    logits = graph.get_tensor_by_name(prefix + INCEPTION_V3_LOGITS) if INCEPTION_V3_LOGITS[:-2] in names else None
-    return graphs.ImageNetwork(images=images, layers=graphs.conv2d_layers(graph, prefix),
-                               value_range=(0.0, 255.0), image_size=(299, 299), batch_size=1,
-                               logits=logits, prefix=prefix, name=f"Inception v3 graph {graph_path}")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -94,16 +94,16 @@ def load_classifier(args, session_for, announce=print):
                      "not its result; --model inception_v3 --download for the real network")
         labels = (v3.load_imagenet_labels(files.label_map, files.synset_map)
                   if files.label_map and files.synset_map else None)
-        network = adv.inception_v3_classifier(graph_def, v3.model_name(stand_in))
+        network = v3.inception_v3_network(graph_def, v3.model_name(stand_in), source=files.graph_path)
         session = session_for(network.graph)
         image = args.image or files.example_image
         if image is None:
             image = save_image(Path(args.output_dir) / "input.png", demo_picture())
-        resized = adv.inception_v3_resized(session, image)
+        resized = v3.resized_image(session, network, image)
         return (network, session, resized, resized, None, lambda i: v3.label_for(i, labels, stand_in),
                 300 if args.target is None else args.target, f"{v3.model_name(stand_in)} on {image}")
     from cnn_cookbook import training
-    from cnn_cookbook.visualize import load_checkpoint_network
+    from cnn_cookbook.nets.checkpoint import load_checkpoint_network
 
     info = training.read_network_info(args.checkpoint_dir)
     network = load_checkpoint_network(args.checkpoint_dir)

@@ -171,10 +171,12 @@ def test_targeted_attack_on_the_inception_v3_stand_in_uses_the_resized_input(tmp
     rng = np.random.default_rng(0)
     picture = save_image(tmp_path / "photo.png", rng.integers(0, 256, (120, 160, 3)))
     with tf.Graph().as_default() as graph:
-        network = adv.inception_v3_classifier(graph_def)
-        assert network.images.name == v3.RESIZED  # the gradient is taken at the resized image, as in #11
+        network = v3.inception_v3_network(graph_def)
+        # the gradient is taken at the resized image, as in #11: the fed placeholder replaces it
+        resize_consumers = graph.get_tensor_by_name(network.prefix + v3.RESIZED).consumers()
+        assert not resize_consumers and network.images.consumers()
         with new_session(graph, "cpu") as session:
-            resized = adv.inception_v3_resized(session, picture)
+            resized = v3.resized_image(session, network, picture)
             assert resized.shape == (1, 299, 299, 3) and 0 <= resized.min() and resized.max() <= 255
             attack = adv.build_targeted_attack(network)
             result = adv.find_adversarial_images(session, network, attack, resized, 300, max_steps=4)
@@ -189,7 +191,7 @@ def test_a_cifar_checkpoint_is_attacked_on_its_centrally_cropped_test_set(tmp_pa
     from cnn_cookbook.datasets.cifar10 import find_cifar10, read_binary_split
     from cnn_cookbook.nets import get_network
     from cnn_cookbook.tf1 import new_session, tf
-    from cnn_cookbook.visualize import load_checkpoint_network
+    from cnn_cookbook.nets.checkpoint import load_checkpoint_network
 
     checkpoint_dir, data_dir = tmp_path / "checkpoints", tmp_path / "data"
     info = {"network": "cifar10-cookbook", "image_shape": [24, 24, 3], "num_classes": 10, "dataset": "synthetic"}

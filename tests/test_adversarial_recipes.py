@@ -86,7 +86,10 @@ def test_adversarial_image_recipe_on_a_checkpoint(checkpoint, small_mnist, tmp_p
     metrics = json.loads((out / "metrics.json").read_text())
     targeted, curve = metrics["targeted"], metrics["fgsm"]["curve"]
     assert targeted["images"] == 4 and targeted["max_abs_noise_0_255"] <= 3.0 + 1e-3
-    assert all(image["source"] != 3 or image["steps"] >= 0 for image in targeted["per_image"])
+    # an image stops changing early only once its target score is reached (--steps 5, score 0.99)
+    assert len(targeted["per_image"]) == 4 and all(0 <= image["steps"] <= 5 for image in targeted["per_image"])
+    assert all(image["target_score"] >= targeted["required_score"] for image in targeted["per_image"]
+               if image["steps"] < targeted["max_steps"])
     assert [row["epsilon"] for row in curve] == [0.0, 0.2] and curve[0]["examples"] == 150
     assert curve[1]["accuracy"] < curve[0]["accuracy"]
     assert {p.name for p in out.glob("*.png")} >= {"targeted_0.png", "fgsm_accuracy.png", "fgsm_examples.png"}

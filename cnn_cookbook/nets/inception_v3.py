@@ -7,7 +7,11 @@ What the chapter needs from it (Hvass #07/#08, TensorFlow's retrain.py):
 - :func:`classify_image` runs a JPEG through the graph and returns the top-k human-readable
   labels (:func:`load_imagenet_labels`);
 - :func:`build_transfer_graph` + :func:`transfer_values` compute the 2048-d ``pool_3``
-  transfer values (bottlenecks) for many images.
+  transfer values (bottlenecks) for many images;
+- :func:`inception_v3_network` (and :func:`load_inception_v3` for a file) is the one network
+  view of the graph for gradient work (the adversarial images of Hvass #11, the activation
+  maximisation of Hvass #13): a :class:`cnn_cookbook.graphs.ImageNetwork` fed at the resized
+  image, with :func:`resized_image` giving a file's resized version.
 
 Tensor names (formats.md): JPEG bytes go to ``DecodeJpeg/contents:0`` (or a decoded uint8 image
 to ``DecodeJpeg:0``); the graph casts, adds a batch axis and resizes to 299x299 at
@@ -44,10 +48,10 @@ from pathlib import Path
 
 import numpy as np
 
-from cnn_cookbook.io import downloads
+from cnn_cookbook import graphs
 from cnn_cookbook.errors import CookbookError, DataFormatError, MissingFileError
 from cnn_cookbook.fileio import write_bytes_atomic
-from cnn_cookbook.graphs import load_graph_def
+from cnn_cookbook.io import downloads
 from cnn_cookbook.paths import models_root
 from cnn_cookbook.tf1 import tf
 
@@ -109,6 +113,12 @@ def _beside(path, name):
     return candidate if candidate.is_file() else None
 
 
+def find_inception_v3(models_dir=None, download_missing=False):
+    """Path of the real ``classify_image_graph_def.pb`` (``<models>/inception/``, extracted once
+    from inception-2015-12-05.tgz, downloaded when asked); never the stand-in."""
+    return locate_inception_v3("inception_v3", models_dir=models_dir, download=download_missing).graph_path
+
+
 def locate_inception_v3(model="auto", graph=None, models_dir=None, download=False):
     """Find (or fetch, or generate) the frozen graph; returns :class:`InceptionFiles`.
 
@@ -150,7 +160,7 @@ def locate_inception_v3(model="auto", graph=None, models_dir=None, download=Fals
 
 def load_inception_graph_def(path):
     """Read a frozen graph and check it has the tensors of Inception v3; returns the GraphDef."""
-    graph_def = load_graph_def(path)
+    graph_def = graphs.load_graph_def(path)
     names = {node.name for node in graph_def.node}
     needed = [t.split(":")[0] for t in (JPEG_INPUT, DECODED_INPUT, RESIZED, BOTTLENECK, BOTTLENECK_FLAT)]
     missing = [n for n in needed if n not in names]
@@ -251,16 +261,19 @@ def _is_jpeg(data):
     return data[:3] == b"\xff\xd8\xff"
 
 
-def image_feed(graph, image_path):
-    """Feed dict for one image file: JPEG bytes at DecodeJpeg/contents, other formats decoded."""
+def image_feed(graph, image_path, prefix=""):
+    """Feed dict for one image file: JPEG bytes at DecodeJpeg/contents, other formats decoded.
+
+    ``prefix``: where the graph was imported (``"import/"``; empty for its own names).
+    """
     from cnn_cookbook.io.images import read_image_rgb
 
     path = Path(image_path)
     decoded = read_image_rgb(path)  # a missing, truncated or oversized file is one line here, not in TF
     data = path.read_bytes()
     if _is_jpeg(data):
-        return {graph.get_tensor_by_name(JPEG_INPUT): data}
-    return {graph.get_tensor_by_name(DECODED_INPUT): decoded}
+        return {graph.get_tensor_by_name(prefix + JPEG_INPUT): data}
+    return {graph.get_tensor_by_name(prefix + DECODED_INPUT): decoded}
 
 
 Prediction = namedtuple("Prediction", ["node_id", "label", "score"])
@@ -280,6 +293,48 @@ def classify_image(session, image_path, top_k=10, labels=None, stand_in=False):
     probabilities = np.squeeze(probabilities)
     order = np.argsort(probabilities)[::-1][:top_k]
     return [Prediction(int(i), label_for(int(i), labels, stand_in), float(probabilities[i])) for i in order]
+
+
+# ---------------------------------------------------------------------------------------------
+# The network view for gradients on the input (Hvass #11 adversarial images, Hvass #13)
+
+
+def inception_v3_network(graph_def, name="Inception v3", prefix="import", source=None):
+    """Import Inception v3's frozen graph (or its stand-in) into the default graph under ``prefix``,
+    as a :class:`cnn_cookbook.graphs.ImageNetwork` seen from the resized image.
+
+    ``images``: a float32 placeholder [1, 299, 299, 3], RGB 0..255, mapped in place of
+    ``ResizeBilinear:0``, so gradients are taken with respect to the resized image as Hvass #11
+    and #13 take them (the graph normalises internally; it was frozen for one image, hence
+    batch 1).  The graph's own decode and resize stay in place for :func:`resized_image`.
+    ``layers``: its Conv2D ops by op name (``conv/Conv2D``, ..., ``mixed_10/tower_2/conv/Conv2D``);
+    ``logits``: ``softmax/logits`` (None in a graph without it).  ``source``: the file, for errors.
+    """
+    names = set(graphs.node_names(graph_def))
+    if RESIZED[:-2] not in names:
+        raise DataFormatError(f"{source or 'the graph'} has no {RESIZED[:-2]!r} node, so it is not Inception v3's "
+                              f"{GRAPH_FILENAME}")
+    images = tf.placeholder(tf.float32, [1, INPUT_SIZE, INPUT_SIZE, 3], name="images")
+    prefix = graphs.import_graph_def(graph_def, {RESIZED: images}, name=prefix, source=source)
+    graph = tf.get_default_graph()
+    logits = graph.get_tensor_by_name(prefix + LOGITS) if LOGITS[:-2] in names else None
+    return graphs.ImageNetwork(images=images, layers=graphs.conv2d_layers(graph, prefix), value_range=(0.0, 255.0),
+                               image_size=(INPUT_SIZE, INPUT_SIZE), batch_size=1, logits=logits, prefix=prefix,
+                               name=name, stand_in=is_stand_in(graph_def))
+
+
+def load_inception_v3(graph_path, name="import"):
+    """:func:`inception_v3_network` of the graph file ``graph_path``, imported under ``name``/."""
+    return inception_v3_network(graphs.load_graph_def(graph_path), f"Inception v3 graph {graph_path}", prefix=name,
+                                source=graph_path)
+
+
+def resized_image(session, network, image_path):
+    """One image file decoded and resized by the graph's own ops, ready for ``network.images``:
+    float32 [1, 299, 299, 3], 0..255.  ``network``: an :func:`inception_v3_network` in ``session.graph``."""
+    graph = session.graph
+    return session.run(graph.get_tensor_by_name(network.prefix + RESIZED),
+                       image_feed(graph, image_path, network.prefix))
 
 
 TransferGraph = namedtuple("TransferGraph", [

@@ -25,7 +25,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
 import numpy as np  # noqa: E402
+from common import gemm_flops  # noqa: E402
 
 
 def cookbook_flops_per_image(num_classes=10):
@@ -45,21 +48,6 @@ def timed(session, fetch, steps, warmup):
     for _ in range(steps):
         session.run(fetch)
     return time.perf_counter() - began
-
-
-def gemm_flops(session_factory, tf, size, repeats, device):
-    with tf.Graph().as_default() as graph, tf.device(device):
-        a = tf.Variable(tf.random_normal([size, size]))
-        b = tf.Variable(tf.random_normal([size, size]))
-        # chain a few products in one run so the session overhead is negligible
-        product = a
-        for _ in range(4):
-            product = tf.matmul(product, b) * (1.0 / size)
-        result = tf.reduce_sum(product)
-        with session_factory(graph) as session:
-            session.run(tf.global_variables_initializer())
-            seconds = timed(session, result, repeats, 2)
-    return 4 * 2 * size ** 3 * repeats / seconds
 
 
 def main(argv=None):
@@ -174,7 +162,7 @@ def main(argv=None):
                     began = time.perf_counter()
                     session.run(train_op)
                     step_seconds[name].append(time.perf_counter() - began)
-            gemm = max(gemm, gemm_flops(session_factory, tf, args.gemm_size, 5, compute))
+            gemm = max(gemm, gemm_flops(args.gemm_size, device=args.device))
     for name, value in pipeline_rate.items():
         rows.append((f"{name} pipeline alone", value))
     for name, value in train.items():

@@ -1,5 +1,6 @@
 """Shared measuring helpers for the benchmarks (run by hand; results go in the README)."""
 
+import os
 import platform
 import time
 
@@ -7,25 +8,39 @@ import numpy as np
 
 
 def machine():
-    import os
     return f"{platform.machine()}, {os.cpu_count()} logical CPUs, {platform.python_version()}"
 
 
-def gemm_flops(tf, size=2048, repeats=10, device="/cpu:0", config=None):
-    """The float32 matrix-multiply rate (FLOP/s) TensorFlow reaches here, as the roof to compare with."""
+def gemm_flops(size=2048, repeats=5, device="auto", warmup=2, chain=4):
+    """The float32 matrix-multiply rate (FLOP/s) TensorFlow reaches on ``device``: the roof that
+    every benchmark's "fraction of GEMM" divides by.
+
+    Each ``Session.run`` multiplies ``chain`` [size, size] products in a row (scaled by 1/size so
+    the values stay finite) and reduces the result to a scalar, so neither the per-run overhead
+    nor a 16 MB result crossing into Python is counted.  The session is the recipes' own
+    (:func:`cnn_cookbook.tf1.new_session`), so the thread settings match the CNN being compared.
+    """
+    # imported here: benchmarks/stacks.py runs each stack in a subprocess and imports no TensorFlow
+    from cnn_cookbook.tf1 import device_name, new_session, tf
+
     graph = tf.Graph()
-    with graph.as_default(), tf.device(device):
+    with graph.as_default(), tf.device(device_name(device)):
         a = tf.Variable(tf.random_normal([size, size], seed=1))
         b = tf.Variable(tf.random_normal([size, size], seed=2))
-        product = tf.reduce_sum(tf.matmul(a, b))  # reduce so no 16 MB result crosses into Python
-        with tf.Session(graph=graph, config=config) as session:
-            session.run(tf.global_variables_initializer())
-            session.run(product)  # warm-up
-            began = time.perf_counter()
-            for _ in range(repeats):
-                session.run(product)
-            seconds = time.perf_counter() - began
-    return 2.0 * size ** 3 * repeats / seconds
+        product = a
+        for _ in range(chain):
+            product = tf.matmul(product, b) * (1.0 / size)
+        result = tf.reduce_sum(product)
+    with new_session(graph, device) as session:
+        session.run(a.initializer)
+        session.run(b.initializer)
+        for _ in range(warmup):
+            session.run(result)
+        began = time.perf_counter()
+        for _ in range(repeats):
+            session.run(result)
+        seconds = time.perf_counter() - began
+    return chain * 2.0 * size ** 3 * repeats / seconds
 
 
 def table(rows, headers):

@@ -142,7 +142,7 @@ def main():
     images = rng.random((10000, 28, 28, 1), dtype=np.float32)
     labels = rng.integers(0, 10, 10000).astype(np.int32)
     ours, seed, forward, medians = measure(args.steps, images, labels, args.rounds)
-    gemm = gemm_flops(tf)
+    gemm = gemm_flops(device="cpu")  # the CPU, where measure() trains
     flops = cookbook_train_flops_per_image()
     print(f"machine: {machine()}; TensorFlow {tf.VERSION}; {time.strftime('%Y-%m-%d')}")
     print(f"GEMM float32 (2048^3, TensorFlow): {gemm / 1e9:.1f} GFLOP/s; cookbook CNN training "

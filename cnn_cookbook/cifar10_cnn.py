@@ -26,7 +26,7 @@ from cnn_cookbook import cluster as clusters
 from cnn_cookbook import plots, run_folder, summaries, training
 from cnn_cookbook.datasets import cifar10_pipeline as pipelines
 from cnn_cookbook.cli import check_batch_size
-from cnn_cookbook.datasets.cifar10 import CLASS_NAMES, binary_files, check_binary_file
+from cnn_cookbook.datasets.cifar10 import CLASS_NAMES, count_records
 from cnn_cookbook.errors import CookbookError
 from cnn_cookbook.fileio import ensure_dir, ensure_writable_dir
 from cnn_cookbook.multi_device import build_towers, variables_on_cpu
@@ -150,10 +150,6 @@ def per_class_accuracy(labels, predictions, num_classes=len(CLASS_NAMES)):
 # Training
 
 
-def count_records(batches_dir, split):
-    return sum(check_binary_file(f) for f in binary_files(batches_dir, split))
-
-
 @run_folder.claiming
 def train_cifar10(batches_dir, model="cookbook", output_dir="runs/cifar10_cnn", pipeline="queue",
                   num_devices=1, seed=0, device="auto", resume=False, progress=True, dataset="cifar10",
@@ -196,7 +192,7 @@ def train_cifar10(batches_dir, model="cookbook", output_dir="runs/cifar10_cnn", 
             checkpoints = training.Checkpoints(checkpoint_dir)
         summaries.add_scalar("learning_rate", net.train.learning_rate)
         if not resume and chief:  # the first write of a fresh run: an earlier run moves aside whole
-            run_folder.keep_earlier_run(output_dir)
+            run_folder.keep_earlier_run(output_dir, summaries_dir=summaries_dir)
         summaries.add_input_images(net.input_batch.images)
         if histogram_every:
             summaries.add_histograms(summaries.relu_activations(graph, exclude_scope="evaluation"))

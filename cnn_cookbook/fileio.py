@@ -14,6 +14,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+import imageio.v3 as iio
 import numpy as np
 
 from cnn_cookbook.errors import CookbookError
@@ -142,8 +143,6 @@ def save_figure(fig, path, dpi=100):
 
 def save_image(path, image):
     """Write an HxW or HxWxC image with values 0..255 as PNG/JPEG (by suffix), clipped, atomically."""
-    import imageio.v3 as iio
-
     array = np.clip(np.asarray(image, dtype=np.float64), 0, 255).round().astype(np.uint8)
     path = Path(path)
     with atomic_path(path) as tmp:

@@ -95,7 +95,7 @@ def train_mnist(data, model="cookbook", output_dir="runs/mnist_cnn", seed=0, dev
             checkpoints = training.Checkpoints(checkpoint_dir)
         best = training.Checkpoints(output_dir / "best", max_to_keep=1) if early_stopping else None
         if not resume and chief:  # the first write of a fresh run: an earlier run moves aside whole
-            run_folder.keep_earlier_run(output_dir)
+            run_folder.keep_earlier_run(output_dir, summaries_dir=summaries_dir)
         summaries.add_input_images(net.images)
         if histogram_every:
             summaries.add_histograms(net.endpoints)

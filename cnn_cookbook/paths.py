@@ -12,6 +12,8 @@ import os
 import sys
 from pathlib import Path
 
+import platformdirs
+
 APP_NAME = "cnn_cookbook"
 _announced = set()
 
@@ -26,8 +28,6 @@ def checkout_root():
 
 def user_root():
     """The per-user folder of an installed package (created by whoever writes into it)."""
-    import platformdirs
-
     return Path(platformdirs.user_data_dir(APP_NAME, appauthor=False))
 
 

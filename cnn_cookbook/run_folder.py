@@ -11,7 +11,10 @@ earlier run moved aside whole before a fresh one starts.
   moves, as a unit, to ``<folder>/previous-runs/<time>/`` (checkpoints, best, tensorboard, plots,
   metrics, history), and only the newest :data:`KEEP` kept runs stay.  Their ``checkpoint``
   state files point inside themselves, so every recipe that takes a checkpoint folder can load
-  a kept run.
+  a kept run.  A summaries folder given apart from the run's folder keeps its earlier events
+  apart too: its event folders (:data:`SUMMARY_RUNS`) move to ``<summaries>/previous-runs/<time>/``
+  under the same name as the kept run, so TensorBoard shows each run once, and never two runs'
+  steps on one curve.
 """
 
 import contextlib
@@ -34,6 +37,8 @@ KEEP = 3  # earlier runs kept in previous-runs/ (the oldest beyond this are dele
 #: what a run writes at the top of its folder, and so what moves aside with it
 RUN_FOLDERS = re.compile(r"^(checkpoints|best|tensorboard|network\d+)$")
 RUN_FILES = (".png", ".json", ".npz")
+#: the event folders a run writes into its summaries folder (:class:`cnn_cookbook.summaries.RunWriters`)
+SUMMARY_RUNS = ("train", "eval", "validation")
 
 _held = {}  # resolved folder -> lock file descriptor, for the claims this process holds
 
@@ -93,13 +98,25 @@ def claim(folder):
         _unlock(_held.pop(key), folder)
 
 
-def keep_earlier_run(folder, keep=KEEP, announce=print):
+def keep_earlier_run(folder, keep=KEEP, announce=print, summaries_dir=None):
     """Before a fresh run first writes into ``folder``: move the run already there aside
-    (:func:`move_aside`) and say where."""
+    (:func:`move_aside`) and say where.  ``summaries_dir``: where this run's TensorBoard events
+    go when that is not ``folder/tensorboard`` (which moves with the run); the earlier events
+    there move to its own ``previous-runs/`` under the kept run's name."""
     kept = move_aside(folder, keep)
     if kept is not None:
         announce(f"the earlier run in {folder} was moved to {kept} (use --resume to continue a run)")
+    if summaries_dir is not None and Path(summaries_dir).resolve() != (Path(folder) / "tensorboard").resolve():
+        events = _move_entries(Path(summaries_dir), _summary_entries(summaries_dir), keep,
+                               kept.name if kept is not None else None)
+        if events is not None:
+            announce(f"the earlier TensorBoard events in {summaries_dir} were moved to {events}")
     return kept
+
+
+def _summary_entries(summaries_dir):
+    summaries_dir = Path(summaries_dir)
+    return [summaries_dir / name for name in SUMMARY_RUNS if (summaries_dir / name).is_dir()]
 
 
 def run_entries(folder):
@@ -117,12 +134,16 @@ def move_aside(folder, keep=KEEP):
     The entries go into a hidden staging folder first, which is renamed when all are in, so a
     kept run is either complete or not listed.
     """
-    folder = Path(folder)
-    entries = run_entries(folder)
+    return _move_entries(Path(folder), run_entries(folder), keep)
+
+
+def _move_entries(folder, entries, keep, name=None):
+    """Move ``entries`` of ``folder`` to ``folder/previous-runs/<name>/`` (default: the time) as
+    a unit and prune; returns that folder, or None when there is nothing to move."""
     if not entries:
         return None
     previous = folder / PREVIOUS
-    stamp = time.strftime("%Y%m%d-%H%M%S")
+    stamp = name or time.strftime("%Y%m%d-%H%M%S")
     name, count = stamp, 1
     while (previous / name).exists():
         name, count = f"{stamp}-{count}", count + 1

@@ -26,8 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
+from cnn_cookbook.datasets.synthetic import balanced_labels, synthetic_cifar_images
 from cnn_cookbook.errors import CookbookError, DataFormatError, MissingFileError
-from cnn_cookbook.fileio import atomic_dir, ensure_dir
+from cnn_cookbook.fileio import atomic_dir, ensure_dir, write_bytes_atomic, write_json
+from cnn_cookbook.io import downloads
 
 CLASS_NAMES = ("airplane", "automobile", "bird", "cat", "deer",
                "dog", "frog", "horse", "ship", "truck")
@@ -84,6 +86,18 @@ def check_binary_file(path):
     return size // RECORD_BYTES
 
 
+def checked_binary_files(batches_dir, split):
+    """``(paths, records)``: the ``split``'s binary batches as path strings, each checked by
+    :func:`check_binary_file`, and the number of records they hold together."""
+    files = binary_files(batches_dir, split)
+    return [str(f) for f in files], sum(check_binary_file(f) for f in files)
+
+
+def count_records(batches_dir, split):
+    """Records in the ``split``'s binary batches (each file checked)."""
+    return checked_binary_files(batches_dir, split)[1]
+
+
 def records_to_images(data):
     """CHW rows [N, 3072] uint8 -> HWC images [N, 32, 32, 3] uint8 (values 0..255)."""
     data = np.asarray(data, dtype=np.uint8)
@@ -120,8 +134,6 @@ def read_binary_split(batches_dir, split):
 
 def write_binary_batch(path, images, labels):
     """Write HWC uint8 images and labels as one binary batch (atomically)."""
-    from cnn_cookbook.fileio import write_bytes_atomic
-
     labels = np.asarray(labels, dtype=np.uint8).reshape(-1, 1)
     records = np.concatenate([labels, images_to_records(images)], axis=1)
     return write_bytes_atomic(path, records.tobytes())
@@ -253,8 +265,6 @@ def read_python_split(batches_dir, split):
 
 def write_python_batch(path, images, labels, filenames, batch_label):
     """Pickle a batch the way the real files are laid out (protocol 2, bytes keys)."""
-    from cnn_cookbook.fileio import write_bytes_atomic
-
     batch = {b"batch_label": batch_label.encode("latin1"),
              b"labels": [int(v) for v in labels],
              b"data": images_to_records(images),
@@ -263,75 +273,7 @@ def write_python_batch(path, images, labels, filenames, batch_label):
 
 
 # ---------------------------------------------------------------------------------------------
-# Synthetic CIFAR-10: 10 learnable classes of 32x32 colour images
-
-
-def _class_colours():
-    # foreground colour per class (RGB 0..1); classes k and k+5 share one, so colour alone
-    # cannot tell all ten apart and the network has to learn shapes too
-    palette = np.array([[0.9, 0.2, 0.2], [0.2, 0.8, 0.2], [0.2, 0.3, 0.95], [0.95, 0.85, 0.2],
-                        [0.85, 0.3, 0.85]])
-    return np.concatenate([palette, palette])
-
-
-def _shape_mask(kind, yy, xx, cy, cx, radius, phase):
-    """A 0/1 mask [N, 32, 32] of shape ``kind`` around (cy, cx) per image."""
-    dy, dx = yy - cy[:, None, None], xx - cx[:, None, None]
-    r = radius[:, None, None]
-    dist = np.sqrt(dy ** 2 + dx ** 2)
-    if kind == 0:   # filled disc
-        return dist <= r
-    if kind == 1:   # filled square
-        return np.maximum(abs(dy), abs(dx)) <= r * 0.85
-    if kind == 2:   # ring
-        return (dist <= r) & (dist >= r * 0.55)
-    if kind == 3:   # plus sign
-        return ((abs(dy) <= r * 0.3) & (abs(dx) <= r)) | ((abs(dx) <= r * 0.3) & (abs(dy) <= r))
-    if kind == 4:   # triangle (apex up)
-        return (dy <= r * 0.7) & (dy >= -r) & (abs(dx) <= (dy + r) * 0.6)
-    if kind == 5:   # horizontal stripes inside a disc
-        return (dist <= r * 1.2) & (np.sin(yy * 1.3 + phase[:, None, None]) > 0)
-    if kind == 6:   # vertical stripes inside a disc
-        return (dist <= r * 1.2) & (np.sin(xx * 1.3 + phase[:, None, None]) > 0)
-    if kind == 7:   # checkerboard patch
-        return (np.maximum(abs(dy), abs(dx)) <= r) & \
-            ((np.floor((yy + phase[:, None, None]) / 3) + np.floor(xx / 3)) % 2 == 0)
-    if kind == 8:   # diagonal bar
-        return (abs(dy - dx) <= r * 0.35) & (dist <= r * 1.3)
-    return (abs(dy) <= r * 0.35) & (abs(dx) <= r * 1.3)   # 9: horizontal bar
-
-
-def synthetic_images(labels, rng):
-    """Images [N, 32, 32, 3] uint8 for ``labels``: a class-specific shape in a class colour,
-    with random position, size, colour jitter, background gradient and pixel noise."""
-    labels = np.asarray(labels)
-    n = len(labels)
-    yy, xx = np.mgrid[0:IMAGE_SIZE, 0:IMAGE_SIZE].astype(np.float32)
-    # background: a random colour with a random linear gradient
-    base = rng.uniform(0.05, 0.6, (n, 1, 1, 3))
-    slope = rng.uniform(-0.012, 0.012, (n, 1, 1, 2))
-    images = base + slope[..., :1] * yy[None, :, :, None] + slope[..., 1:] * xx[None, :, :, None]
-    images = np.broadcast_to(images, (n, IMAGE_SIZE, IMAGE_SIZE, 3)).copy()
-    cy, cx = rng.uniform(10, 22, n), rng.uniform(10, 22, n)
-    radius = rng.uniform(5.5, 10.0, n)
-    phase = rng.uniform(0, 2 * np.pi, n)
-    colours = _class_colours()[labels] + rng.normal(0, 0.08, (n, 3))
-    for kind in range(len(CLASS_NAMES)):
-        index = np.flatnonzero(labels == kind)
-        if index.size == 0:
-            continue
-        mask = _shape_mask(kind, yy, xx, cy[index], cx[index], radius[index], phase[index])
-        chosen = images[index]
-        chosen[mask] = np.repeat(colours[index][:, None, None, :], IMAGE_SIZE * IMAGE_SIZE, 0).reshape(
-            len(index), IMAGE_SIZE, IMAGE_SIZE, 3)[mask]
-        images[index] = chosen
-    images += rng.normal(0, 0.06, images.shape)
-    return np.clip(images * 255, 0, 255).round().astype(np.uint8)
-
-
-def _balanced_labels(per_class, rng):
-    labels = np.repeat(np.arange(len(CLASS_NAMES)), per_class)
-    return labels[rng.permutation(len(labels))]
+# Synthetic CIFAR-10 in both real layouts (the images: :mod:`cnn_cookbook.datasets.synthetic`)
 
 
 def write_synthetic_cifar(directory, train_per_class=500, test_per_class=100, seed=0):
@@ -346,10 +288,10 @@ def write_synthetic_cifar(directory, train_per_class=500, test_per_class=100, se
     directory = Path(directory)
     ensure_dir(directory)
     rng = np.random.default_rng(seed)
-    train_labels = _balanced_labels(train_per_class, rng)
-    train_images = synthetic_images(train_labels, rng)
-    test_labels = _balanced_labels(test_per_class, rng)
-    test_images = synthetic_images(test_labels, rng)
+    train_labels = balanced_labels(len(CLASS_NAMES), train_per_class, rng)
+    train_images = synthetic_cifar_images(train_labels, rng)
+    test_labels = balanced_labels(len(CLASS_NAMES), test_per_class, rng)
+    test_images = synthetic_cifar_images(test_labels, rng)
     chunks = np.array_split(np.arange(len(train_labels)), len(TRAIN_BATCHES))
     batches = [(name, train_images[c], train_labels[c], f"training batch {i + 1} of 5")
                for i, (name, c) in enumerate(zip(TRAIN_BATCHES, chunks))]
@@ -392,8 +334,6 @@ def _missing_batches(folder, flavour):
 def _real_cifar10(data_dir, download, flavour):
     """The batches folder of the real set: found in ``data_dir`` or ``data_dir/cifar10`` (the
     folder itself, the folder inside it, or the archive, extracted once); else downloaded."""
-    from cnn_cookbook.io import downloads
-
     folder, key = FLAVOURS[flavour]
     data_dir = Path(data_dir)
     roots = [data_dir, data_dir / "cifar10"]
@@ -424,7 +364,7 @@ def _real_cifar10(data_dir, download, flavour):
 
 
 SYNTHETIC_SIZES = {"train_per_class": 500, "test_per_class": 100, "seed": 0}
-SYNTHETIC_VERSION = 2  # bump when synthetic_images changes, so cached sets are rewritten
+SYNTHETIC_VERSION = 2  # bump when synthetic_cifar_images changes, so cached sets are rewritten
 
 
 def synthetic_cifar10(data_dir, **sizes):
@@ -436,7 +376,6 @@ def synthetic_cifar10(data_dir, **sizes):
     wanted = {**settings, "generator": SYNTHETIC_VERSION}
     if not (complete and stamp.is_file() and json.loads(stamp.read_text()) == wanted):
         write_synthetic_cifar(root, **settings)
-        from cnn_cookbook.fileio import write_json
         write_json(stamp, wanted)
     return root
 

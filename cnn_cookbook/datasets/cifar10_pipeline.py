@@ -28,9 +28,8 @@ from collections import namedtuple
 import numpy as np
 
 from cnn_cookbook.datasets.cifar10 import (CHANNELS, IMAGE_BYTES, IMAGE_SIZE, LABEL_BYTES, RECORD_BYTES,
-                                           binary_files, check_binary_file)
+                                           checked_binary_files)
 from cnn_cookbook.errors import DataFormatError
-from cnn_cookbook.nets.cifar10 import standardise
 from cnn_cookbook.tf1 import tf
 
 STYLES = ("cookbook", "hvass", "keras-style")
@@ -93,6 +92,34 @@ def _crop(image, size, draw, k):
     return tf.slice(image, [offsets[0], offsets[1], 0], [size, size, CHANNELS])
 
 
+# ---------------------------------------------------------------------------------------------
+# Normalisation: the last, undistorted step of each style, in one place.  The networks'
+# ``*_from_pixels`` builders (:mod:`cnn_cookbook.nets.cifar10`) apply it to plain 0..1 images.
+
+
+def standardise(images):
+    """Per-image standardisation of 0..255 images [H, W, C] or [N, H, W, C]: each image gets
+    mean 0 and std 1 (std floored at 1/sqrt(pixels), as TF's per_image_standardization does)."""
+    return tf.image.per_image_standardization(images)
+
+
+def normalise_unit_pixels(images, style):
+    """RGB 0..1 float32 images -> the values ``style``'s network takes, as the undistorted
+    pipeline gives them: ``cookbook`` standardised per image (of the 0..255 values), ``hvass``
+    unchanged (0..1), ``keras-style`` centred (-0.5..0.5)."""
+    if style == "cookbook":
+        return standardise(images * 255.0)
+    if style == "hvass":
+        return images
+    if style == "keras-style":
+        return images - 0.5
+    raise ValueError(f"style must be one of {', '.join(STYLES)}, not {style!r}")
+
+
+def _unit(image):
+    return tf.cast(image, tf.float32) * (1.0 / 255.0)  # a product: grappler leaves it alone in both pipelines
+
+
 def _cookbook(image, training, draw):
     image = tf.cast(image, tf.float32)
     image = tf.image.resize_image_with_crop_or_pad(image, 24, 24)
@@ -104,9 +131,9 @@ def _cookbook(image, training, draw):
 
 
 def _hvass(image, training, draw):
-    image = tf.cast(image, tf.float32) * (1.0 / 255.0)  # a product: grappler leaves it alone in both pipelines
+    image = _unit(image)
     if not training:
-        return tf.image.resize_image_with_crop_or_pad(image, 24, 24)
+        return normalise_unit_pixels(tf.image.resize_image_with_crop_or_pad(image, 24, 24), "hvass")
     image = _crop(image, 24, draw, 0)
     image = _flip(image, draw, 2)
     image = tf.image.adjust_hue(image, draw(3, -0.05, 0.05))
@@ -117,8 +144,8 @@ def _hvass(image, training, draw):
 
 
 def _keras_style(image, training, draw):
-    del training, draw  # the seed trains without augmentation
-    return tf.cast(image, tf.float32) * (1.0 / 255.0) - 0.5
+    del training, draw  # the tutorial trains without augmentation
+    return normalise_unit_pixels(_unit(image), "keras-style")
 
 
 _PREPROCESS = {"cookbook": _cookbook, "hvass": _hvass, "keras-style": _keras_style}
@@ -132,12 +159,6 @@ def preprocess(image, training, style="cookbook", seed=None, draw=None):
     if style not in _PREPROCESS:
         raise ValueError(f"style must be one of {STYLES}, not {style!r}")
     return _PREPROCESS[style](image, training, draw or stateful_draws(seed))
-
-
-def _checked_files(batches_dir, split):
-    files = binary_files(batches_dir, split)
-    count = sum(check_binary_file(f) for f in files)
-    return [str(f) for f in files], count
 
 
 # ---------------------------------------------------------------------------------------------
@@ -157,7 +178,7 @@ def queue_train_batch(batches_dir, batch_size=128, style="cookbook", min_after_d
 
     With a ``seed`` the batches repeat exactly (:func:`_seeded_shuffle_batch`, one reader thread).
     """
-    files, count = _checked_files(batches_dir, "train")
+    files, count = checked_binary_files(batches_dir, "train")
     if shard is not None:
         if num_threads > 1:
             raise DataFormatError("a sharded queue pipeline reads with one thread; use --reader-threads 1 "
@@ -233,7 +254,7 @@ def queue_eval_stream(batches_dir, split="test", batch_size=1000, style="cookboo
     each record exactly once; :func:`evaluate_stream` pulls exactly that many per pass by feeding
     the ``batch_size`` tensor, which keeps the passes aligned.
     """
-    files, count = _checked_files(batches_dir, split)
+    files, count = checked_binary_files(batches_dir, split)
     with tf.name_scope(f"{split}_input"):
         filename_queue = tf.train.string_input_producer(files, shuffle=False)
         reader = tf.FixedLengthRecordReader(record_bytes=RECORD_BYTES)
@@ -277,7 +298,7 @@ def dataset_train_batch(batches_dir, batch_size=128, style="cookbook", shuffle_b
     """The same training batches from tf.data: records -> shuffle -> repeat -> parallel map
     (decode, preprocess) -> batch -> prefetch.  ``shard`` ``(index, count)`` keeps every
     count-th record from index (a cluster worker's share).  Returns an :class:`InputBatch`."""
-    files, count = _checked_files(batches_dir, "train")
+    files, count = checked_binary_files(batches_dir, "train")
     calls = num_parallel_calls or tf.data.experimental.AUTOTUNE
 
     def distort(position, record):
@@ -305,7 +326,7 @@ def dataset_train_batch(batches_dir, batch_size=128, style="cookbook", shuffle_b
 def dataset_eval_stream(batches_dir, split="test", batch_size=1000, style="cookbook"):
     """Undistorted records of ``split`` in file order from a finite tf.data pipeline; run
     ``initializer`` to start each pass (done by :func:`evaluate_stream`)."""
-    files, count = _checked_files(batches_dir, split)
+    files, count = checked_binary_files(batches_dir, split)
     with tf.name_scope(f"{split}_input"):
         def parse(record):
             pixels, label = decode_record(record)

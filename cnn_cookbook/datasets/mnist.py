@@ -12,11 +12,12 @@ from pathlib import Path
 
 import numpy as np
 
-from cnn_cookbook.io import downloads
 from cnn_cookbook.datasets.idx import IMAGES_MAGIC, LABELS_MAGIC, read_idx, write_idx
 from cnn_cookbook.datasets.synthetic import synthetic_digits
 from cnn_cookbook.errors import CookbookError, DataFormatError, MissingFileError
+from cnn_cookbook.io import downloads
 from cnn_cookbook.paths import data_root
+from cnn_cookbook.progress import bar
 
 DATASETS = ("auto", "mnist", "fashion", "synthetic", "idx")
 FILES = {"train_images": "train-images-idx3-ubyte.gz", "train_labels": "train-labels-idx1-ubyte.gz",
@@ -169,8 +170,6 @@ def write_synthetic_mnist(directory, train=None, test=None, progress=False, anno
     so a given size always yields the same images.  ``progress``: show a progress bar;
     ``announce`` (e.g. print) is told in one line when the files are generated.
     """
-    from cnn_cookbook.progress import bar
-
     directory = Path(directory)
     stamp = directory / "synthetic.json"
     wanted = dict(SYNTHETIC, train=train or SYNTHETIC["train"], test=test or SYNTHETIC["test"])

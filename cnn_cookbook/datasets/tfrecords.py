@@ -22,6 +22,7 @@ from collections import namedtuple
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from cnn_cookbook.datasets.folders import IMAGE_EXTENSIONS, read_labels_file
 from cnn_cookbook.errors import CookbookError
@@ -88,8 +89,6 @@ def encode_for_record(path):
     data = Path(path).read_bytes()
     image = read_image_rgb(path)  # raises UnreadableImage; also gives the size
     if data[:3] == b"\xff\xd8\xff":
-        from PIL import Image
-
         with Image.open(path) as opened:
             if opened.mode == "RGB":
                 return data, image.shape[0], image.shape[1]

@@ -27,10 +27,14 @@ from collections import namedtuple
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import imageio_ffmpeg
 import numpy as np
+from PIL import Image
 
 from cnn_cookbook.errors import CookbookError
 from cnn_cookbook.fileio import ensure_dir, write_bytes_atomic
+from cnn_cookbook.io.images import encode_jpeg
+from cnn_cookbook.progress import bar as progress_bar
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm")
 JPEG_QUALITY = 95
@@ -80,8 +84,6 @@ def _shrink(frame, max_size):
     """uint8 HxWx3, longer side at most ``max_size`` (aspect kept, never enlarged)."""
     if not max_size or max(frame.shape[:2]) <= max_size:
         return frame
-    from PIL import Image
-
     image = Image.fromarray(frame)
     image.thumbnail((max_size, max_size))
     return np.asarray(image)
@@ -92,8 +94,6 @@ def read_frames(path, sampling=Sampling(1, None, None)):
 
     Raises :class:`VideoError` when ffmpeg cannot open or decode the file.
     """
-    import imageio_ffmpeg
-
     reader = imageio_ffmpeg.read_frames(str(path))
     try:
         try:
@@ -146,8 +146,6 @@ def frame_name(video, index):
 
 def extract_video(video, class_dir, sampling):
     """Decode one video into ``class_dir``; returns the number of frames written."""
-    from cnn_cookbook.io.images import encode_jpeg
-
     staging = Path(tempfile.mkdtemp(prefix=f".{video.name}.", suffix=".partial", dir=class_dir))
     try:
         count = 0
@@ -186,8 +184,6 @@ def extract_frames(videos_dir, output_dir, every=None, fps=None, max_size=None, 
     instead; ``max_size``: shrink frames so their longer side is at most this many pixels.
     Returns a :class:`FramesReport`.  A folder where no video can be read is an error.
     """
-    from cnn_cookbook.progress import bar as progress_bar
-
     sampling = check_sampling(every, fps, max_size)
     videos = list_videos(videos_dir)
     output_dir = Path(output_dir)

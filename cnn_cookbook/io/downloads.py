@@ -12,14 +12,21 @@ Archives are unpacked by :func:`extract_archive` under the rules of tarfile's "d
 (PEP 706), into a temp folder that is renamed only when complete.
 """
 
+import bz2
 import contextlib
+import gzip
 import hashlib
+import http.client
+import lzma
 import os
 import shutil
 import signal
+import socket
 import tarfile
 import threading
 import time
+import urllib.error
+import urllib.request
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -27,6 +34,7 @@ from pathlib import Path, PurePosixPath
 
 from cnn_cookbook.errors import ChecksumError, CookbookError, DataFormatError, MissingFileError
 from cnn_cookbook.fileio import atomic_dir, atomic_path, ensure_dir
+from cnn_cookbook.progress import bar as progress_bar
 
 #: seconds to wait for a connection or a stalled read; offline machines get an answer fast.
 TIMEOUT_SECONDS = 5
@@ -232,13 +240,6 @@ def _download_one(url, tmp, known_hash, progressbar, deadline, max_bytes):
     Each read returns as soon as any bytes arrive (``read1``), so a server that trickles a byte
     at a time is stopped by the overall deadline, not only one that stalls for TIMEOUT_SECONDS.
     """
-    import http.client
-    import socket
-    import urllib.error
-    import urllib.request
-
-    from cnn_cookbook.progress import bar as progress_bar
-
     algorithm, expected = known_hash.split(":", 1) if known_hash else ("sha256", None)
     digest = hashlib.new(algorithm)
     started = time.monotonic()
@@ -443,10 +444,6 @@ def _read_to_the_end(archive):
     tarfile stops reading once it has the members it needs, so the stream's checksum (at its
     very end) would never be checked and a corrupted member could be extracted silently.
     """
-    import bz2
-    import gzip
-    import lzma
-
     with open(archive, "rb") as handle:
         magic = handle.read(6)
     opener = (gzip.open if magic[:2] == b"\x1f\x8b" else bz2.open if magic[:3] == b"BZh"

@@ -30,14 +30,20 @@ class ImageTooLarge(UnreadableImage):
     """An image with more pixels than :data:`MAX_PIXELS` (refused before it is decoded)."""
 
 
-def read_image(path, mode="RGB", max_pixels=None, min_size=None, purpose="this recipe"):
-    """Decode an image file to uint8, [H, W, 3] for ``mode`` "RGB" or [H, W] for "L" (grey).
+def read_image(path, mode="RGB", max_pixels=None, min_size=None, purpose="this recipe", dtype=np.uint8,
+               max_size=None):
+    """Decode an image file: [H, W, 3] for ``mode`` "RGB" or [H, W] for "L" (grey), values 0..255.
 
     The one image reader of the package.  Every PIL mode is converted correctly: grey and
     1-bit images are spread to three channels, palettes are looked up, alpha (LA, PA, RGBA) is
     dropped, CMYK is converted to RGB, 16-bit grey (I;16, I) is scaled to 0..255; the first
     frame of an animation is used.  Returns ``(image, notes)``: the notes say what was
-    converted (empty list when nothing was).
+    converted or resized (empty list when nothing was).
+
+    ``dtype`` is the array's type, never its scale: ``np.uint8`` (the default, what folder data
+    sets and encoders take) or ``np.float32`` (the same 0..255 values, what the optimised images
+    of style transfer and DeepDream start from).  ``max_size`` bounds the longer side: larger
+    images are shrunk by :func:`shrink_to_max_size` (anti-aliased; uint8 is rounded back).
 
     The size is read from the header and checked before anything is decoded: more than
     ``max_pixels`` (default :data:`MAX_PIXELS`) is :class:`ImageTooLarge`; a side shorter than
@@ -73,7 +79,13 @@ def read_image(path, mode="RGB", max_pixels=None, min_size=None, purpose="this r
         reason = f" ({str(exc)[:80]})" if str(exc) else ""
         raise UnreadableImage(f"cannot read image {path}: {type(exc).__name__}{reason}; replace it "
                               "with a PNG or JPEG file") from None
-    return array, notes
+    if max_size:
+        array, note = shrink_to_max_size(array, max_size)
+        if note:
+            notes.append(note)
+    if np.dtype(dtype) == np.uint8 and array.dtype != np.uint8:  # shrunk: back from float
+        array = np.clip(np.round(array), 0, 255)
+    return np.asarray(array, dtype=dtype), notes
 
 
 def _convert(image, mode):
@@ -104,25 +116,13 @@ def _convert(image, mode):
     return np.asarray(image.convert("RGB"), dtype=np.uint8), notes
 
 
-def load_image(path, max_size=None, min_size=None, purpose="this recipe"):
-    """Read an image file as float32 RGB HxWx3, 0..255, through :func:`read_image`.
-
-    ``max_size`` bounds the longer side (the image is shrunk, never enlarged).  A message is
-    returned with the image when anything was converted or resized, else None.
-    """
-    image, notes = read_image(path, "RGB", min_size=min_size, purpose=purpose)
-    image, note = shrink_to_max_size(image.astype(np.float32), max_size)
-    if note:
-        notes.append(note)
-    return image, ("; ".join(notes) or None)
-
-
 def shrink_to_max_size(image, max_size=None):
     """``(image, note)``: HxWxC float32 ``image`` shrunk (anti-aliased, aspect kept) so that its
     longer side is at most ``max_size``; never enlarged.  ``note`` says what was done, else None."""
     image = np.asarray(image, dtype=np.float32)
     if not max_size or max(image.shape[:2]) <= max_size:
         return image, None
+    # imported here: it pulls in scipy.ndimage (1-2 s), which only shrinking needs
     from skimage.transform import resize
 
     scale = max_size / max(image.shape[:2])
@@ -137,15 +137,16 @@ BUNDLED_PHOTOS = ("astronaut", "chelsea", "coffee", "rocket", "immunohistochemis
 
 
 def load_image_or_photo(spec, max_size=None, min_size=None, purpose="this recipe"):
-    """:func:`load_image` for a file path, or one of :data:`BUNDLED_PHOTOS` by name: ``(float32
-    HxWx3 RGB 0..255, note or None)``."""
+    """A file path through :func:`read_image`, or one of :data:`BUNDLED_PHOTOS` by name:
+    ``(float32 HxWx3 RGB 0..255, note or None)``, the notes joined in one line."""
     if str(spec) in BUNDLED_PHOTOS:
         with quiet_tqdm_auto():  # skimage.data loads lazily: pooch is imported by the getattr
             import skimage.data
 
             photo = getattr(skimage.data, str(spec))()
         return shrink_to_max_size(photo[..., :3], max_size)
-    return load_image(spec, max_size, min_size, purpose)
+    image, notes = read_image(spec, "RGB", min_size=min_size, purpose=purpose, dtype=np.float32, max_size=max_size)
+    return image, ("; ".join(notes) or None)
 
 
 def read_image_rgb(path):

@@ -17,6 +17,7 @@ recipe can rebuild a trained network from its checkpoint with the usual 0..1 pla
 import math
 from collections import OrderedDict
 
+from cnn_cookbook.datasets.cifar10_pipeline import normalise_unit_pixels
 from cnn_cookbook.nets import layers
 from cnn_cookbook.tf1 import tf
 
@@ -171,25 +172,19 @@ def keras_style_cifar(images, num_classes=10, training=False, scope="cifar10_ker
 
 
 # ---------------------------------------------------------------------------------------------
-# Input normalisation: the last step of each pipeline, and the entry of the *_from_pixels builders
-
-
-def standardise(images):
-    """Per-image standardisation of 0..255 images [H, W, C] or [N, H, W, C]: each image gets
-    mean 0 and std 1 (std floored at 1/sqrt(pixels), as TF's per_image_standardization does)."""
-    return tf.image.per_image_standardization(images)
+# On plain pixels: the pipeline's test-time normalisation (datasets.cifar10_pipeline), then the net
 
 
 def cookbook_cifar_from_pixels(images, num_classes=10, training=False):
     """:func:`cookbook_cifar` on RGB 0..1 images [N, 24, 24, 3]."""
-    return cookbook_cifar(standardise(images * 255.0), num_classes, training)
+    return cookbook_cifar(normalise_unit_pixels(images, "cookbook"), num_classes, training)
 
 
 def hvass_cifar_from_pixels(images, num_classes=10, training=False):
     """:func:`hvass_cifar` on RGB 0..1 images [N, 24, 24, 3] (its own input range)."""
-    return hvass_cifar(images, num_classes, training)
+    return hvass_cifar(normalise_unit_pixels(images, "hvass"), num_classes, training)
 
 
 def keras_style_cifar_from_pixels(images, num_classes=10, training=False):
     """:func:`keras_style_cifar` on RGB 0..1 images [N, 32, 32, 3]."""
-    return keras_style_cifar(images - 0.5, num_classes, training)
+    return keras_style_cifar(normalise_unit_pixels(images, "keras-style"), num_classes, training)

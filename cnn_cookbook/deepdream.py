@@ -24,14 +24,23 @@ is weighted by its share of the image, so the tiled gradient is the gradient of 
 objective and a narrow edge tile is not inflated; ops are built once.
 """
 
+import inspect
 import time
 from collections import namedtuple
+from dataclasses import dataclass
 
 import numpy as np
+from scipy.ndimage import gaussian_filter, gaussian_filter1d
 
+from cnn_cookbook import progress as progress_bars
+from cnn_cookbook import run_folder, summaries
 from cnn_cookbook.errors import CookbookError
+from cnn_cookbook.fileio import ensure_dir, ensure_writable_dir, save_image
 from cnn_cookbook.io.images import load_image_or_photo
-from cnn_cookbook.tf1 import tf
+from cnn_cookbook.nets import inception5h
+from cnn_cookbook.plots import new_figure
+from cnn_cookbook.results import ChapterRun
+from cnn_cookbook.tf1 import new_session, seed_everything, tf
 
 Objective = namedtuple("Objective", ["score", "gradient", "description"])
 Objective.__doc__ = """A scalar ``score`` tensor, its ``gradient`` with respect to the network's
@@ -257,8 +266,6 @@ class Dreamer:
         symmetrically padded image, then the (reflected) blur across the channels as a CxC
         matrix.  Hvass #14 blurs every gradient three times, and SciPy's single-threaded
         filter was the largest cost outside ``Session.run``."""
-        from scipy.ndimage import gaussian_filter, gaussian_filter1d
-
         radius = int(truncate * sigma + 0.5)
         if radius >= min(image.shape[:2]):  # TF's symmetric padding cannot reflect more than once
             return gaussian_filter(image, sigma, truncate=truncate)
@@ -371,13 +378,7 @@ def render_deepdream(dreamer, objective, image, steps=10, step_size=1.5, octaves
     """
     rng = rng or np.random.default_rng()
     image = np.array(image, dtype=np.float32)
-    size = np.int32(image.shape[:2])
-    for _ in range(octaves - 1):  # the sizes the loop below shrinks to
-        size = np.int32(np.float32(size) / octave_scale)
-    if size.min() < 1:
-        raise CookbookError(f"a {image.shape[1]}x{image.shape[0]} image is too small for {octaves} octaves "
-                            f"at scale {octave_scale} (the coarsest would be under 1 pixel); use fewer "
-                            "--octaves or a larger image")
+    check_octaves(image.shape, octaves, octave_scale)
     details = []
     for _ in range(octaves - 1):
         size = image.shape[:2]
@@ -396,6 +397,18 @@ def render_deepdream(dreamer, objective, image, steps=10, step_size=1.5, octaves
             if callback:
                 callback(octave, step, value)
     return DreamResult(image, scores)
+
+
+def check_octaves(shape, octaves, octave_scale):
+    """Refuse an image (``shape`` H, W, ...) that :func:`render_deepdream` would shrink below one
+    pixel in its coarsest octave."""
+    size = np.int32(shape[:2])
+    for _ in range(octaves - 1):  # the sizes render_deepdream shrinks to
+        size = np.int32(np.float32(size) / octave_scale)
+    if size.min() < 1:
+        raise CookbookError(f"a {shape[1]}x{shape[0]} image is too small for {octaves} octaves at scale "
+                            f"{octave_scale} (the coarsest would be under 1 pixel); use fewer octaves or a "
+                            "larger image", field="octaves")
 
 
 def optimize_blurred(dreamer, objective, image, steps=10, step_size=3.0, tile_size=400, rng=None,
@@ -424,8 +437,6 @@ def render_recursive(dreamer, objective, image, repeats=4, rescale_factor=0.7, b
     level blend ``blend`` of that level's image with ``1 - blend`` of the enlarged dream and dream
     again.  Hvass resized through 8-bit PIL images; here resizing stays in float (bilinear).
     """
-    from scipy.ndimage import gaussian_filter
-
     rng = rng or np.random.default_rng()
     levels = [np.array(image, dtype=np.float32)]
     for _ in range(repeats):
@@ -442,12 +453,16 @@ def render_recursive(dreamer, objective, image, repeats=4, rescale_factor=0.7, b
     return DreamResult(result, scores)
 
 
+def with_defaults(renderer, settings):
+    """``settings`` (keywords of ``RENDERERS[renderer]``) with the renderer's defaults filled in."""
+    defaults = {name: p.default for name, p in inspect.signature(RENDERERS[renderer]).parameters.items()
+                if p.default is not inspect.Parameter.empty}
+    return dict(defaults, **settings)
+
+
 def total_steps(renderer, settings):
     """How many gradient steps ``RENDERERS[renderer](**settings)`` takes (for a progress bar)."""
-    import inspect
-
-    defaults = {name: p.default for name, p in inspect.signature(RENDERERS[renderer]).parameters.items()}
-    values = dict(defaults, **settings)
+    values = with_defaults(renderer, settings)
     if renderer == "naive":
         return values["steps"]
     if renderer == "recursive":
@@ -457,8 +472,6 @@ def total_steps(renderer, settings):
 
 def scores_figure(scores, title):
     """The objective at every step (all octaves in a row), as a Matplotlib Figure."""
-    from cnn_cookbook.plots import new_figure
-
     fig = new_figure()
     ax = fig.add_subplot()
     values = [value for _, _, value in scores]
@@ -476,6 +489,159 @@ RENDERERS = {
     "deepdream": render_deepdream,
     "recursive": render_recursive,
 }
+
+
+# ---------------------------------------------------------------------------------------------
+# The chapter
+
+DEFAULT_LAYER = "mixed4d_3x3_bottleneck_pre_relu"
+DEFAULT_CHANNEL = 30  # the cookbook's choice (the TensorFlow notebook uses 139)
+
+
+@dataclass(frozen=True)
+class DreamSettings:
+    """Which renderer, and the settings a caller chose for it (None: the renderer's own default).
+
+    The names are the command line's, one meaning for every renderer: ``steps`` per octave,
+    ``octaves`` the number of scales (recursive: its levels, i.e. down-scalings + 1) and
+    ``octave_scale`` the growth between them (recursive: 1 / its rescale factor).
+    """
+
+    renderer: str = "deepdream"
+    steps: int = None
+    step_size: float = None
+    octaves: int = None
+    octave_scale: float = None
+    tile_size: int = None
+
+    def renderer_kwargs(self):
+        """Keyword arguments for ``RENDERERS[renderer]``: only the settings given."""
+        if self.renderer not in RENDERERS:
+            raise CookbookError(f"renderer must be one of {', '.join(RENDERERS)}, not {self.renderer!r}",
+                                field="renderer")
+        kwargs = {"steps": self.steps, "step_size": self.step_size}
+        if self.renderer == "recursive":
+            kwargs["repeats"] = None if self.octaves is None else self.octaves - 1
+            kwargs["rescale_factor"] = None if self.octave_scale is None else 1.0 / self.octave_scale
+        elif self.renderer != "naive":
+            kwargs.update(octaves=self.octaves, octave_scale=self.octave_scale)
+        if self.renderer != "naive":
+            kwargs["tile_size"] = self.tile_size
+        return {name: value for name, value in kwargs.items() if value is not None}
+
+    def resolved(self):
+        """Every keyword of the renderer, the defaults filled in."""
+        return with_defaults(self.renderer, self.renderer_kwargs())
+
+
+def default_channels(renderer):
+    """The cookbook's channel, or the whole layer's mean square for Hvass #14's renderer."""
+    return [None if renderer == "recursive" else DEFAULT_CHANNEL]
+
+
+def load_network(graph_path, announce=print):
+    """inception5h (or its stand-in, which ``announce`` is told about) in the default graph."""
+    network = inception5h.load_inception5h(graph_path)
+    if network.stand_in:
+        announce(f"using the {inception5h.STAND_IN_LABEL} graph {graph_path}: the code path of the "
+                 "chapter, not its pictures (--download fetches inception5h)")
+    return network
+
+
+def list_layers(graph_path, announce=print):
+    """``[(layer, channels), ...]`` of the graph at ``graph_path`` (in a Graph of its own)."""
+    with tf.Graph().as_default():
+        return load_network(graph_path, announce).describe_layers()
+
+
+def shown_image(image, from_noise):
+    """0..255: images dreamt from noise are shown standardised, as the notebook shows them."""
+    return visstd(image) if from_noise else np.clip(image, 0, 255)
+
+
+@run_folder.claiming
+def dream(graph_path, *, layers=None, channels=None, image="astronaut", max_size=1024, settings=None,
+          seed=0, device="auto", output_dir="runs/deepdream", summaries_dir=None, progress=True,
+          announce=print):
+    """The chapter: DeepDream on inception5h at ``graph_path``, in a Graph and Session of its own;
+    returns a :class:`~cnn_cookbook.results.ChapterRun`.
+
+    ``layers`` (default :data:`DEFAULT_LAYER`) and ``channels`` (one for all layers or one per
+    layer; None: the layer's mean square; default :func:`default_channels`) make the objective;
+    ``image`` is ``noise``, a bundled photograph or a file (:func:`start_image`, shrunk to
+    ``max_size``); ``settings`` a :class:`DreamSettings`.  Writes ``input.png``, ``dream.png`` and
+    TensorBoard events (``summaries_dir``, default ``tensorboard/``; train/: the objective per
+    step, the input and the dream) into ``output_dir``, after moving an earlier run there aside.
+    The metrics (what metrics.json holds: the objective before and after, on the whole image up
+    to 1024 px) and the ``scores`` figure are returned, not written.
+    """
+    settings = settings or DreamSettings()
+    kwargs = settings.renderer_kwargs()
+    layers = list(layers or [DEFAULT_LAYER])
+    output_dir = ensure_dir(output_dir)
+    graph = tf.Graph()
+    with graph.as_default():
+        network = load_network(graph_path, announce)
+        tag = f" [{inception5h.STAND_IN_LABEL}]" if network.stand_in else ""
+        score, description = combined_objective(network, layers, channels or default_channels(settings.renderer))
+        rng = seed_everything(seed)
+        start, note = start_image(image, max_size, rng=rng)
+        if note:
+            announce(f"note: {note}")
+        if settings.renderer == "deepdream":  # before anything is moved or written
+            resolved = settings.resolved()
+            check_octaves(start.shape, resolved["octaves"], resolved["octave_scale"])
+        run_folder.keep_earlier_run(output_dir, announce=announce)
+        logdir = ensure_writable_dir(summaries_dir or output_dir / "tensorboard")
+        with new_session(graph, device) as session:
+            dreamer = Dreamer(session, network)
+            objective = dreamer.objective(score, description)
+            announce(f"{settings.renderer}: maximising {description} on a {start.shape[1]}x{start.shape[0]} image{tag}")
+            started = time.perf_counter()
+            with summaries.RunWriters(logdir, graph) as writers:
+                result = _render(dreamer, objective, start, settings.renderer, kwargs, rng, writers, progress,
+                                 shown=lambda picture: shown_image(picture, image == "noise"))
+            seconds = time.perf_counter() - started
+            for octave in sorted({o for o, _, _ in result.scores}):
+                values = [v for o, _, v in result.scores if o == octave]
+                announce(f"octave {octave}: objective {values[-1]:.4f} after {len(values)} steps")
+            session_seconds = dreamer.session_seconds
+            # the whole image at once up to 1024 px: values comparable between renderers and tile sizes
+            tile = max(1024, kwargs.get("tile_size", 512))
+            before, after = dreamer.score(objective, start, tile), dreamer.score(objective, result.image, tile)
+    paths = {"input": save_image(output_dir / "input.png", shown_image(start, image == "noise")),
+             "dream": save_image(output_dir / "dream.png", shown_image(result.image, image == "noise")),
+             "tensorboard": logdir}
+    metrics = {
+        "renderer": settings.renderer, "objective": description, "graph": str(graph_path),
+        "network": network.name, "stand_in": network.stand_in,
+        "image": image, "image_size": list(start.shape[:2]), "dream_size": list(result.image.shape[:2]),
+        "settings": kwargs, "seed": seed, "objective_before": before, "objective_after": after,
+        "scores": [{"octave": o, "step": s, "value": v} for o, s, v in result.scores],
+        "seconds": seconds, "session_run_seconds": session_seconds,
+    }
+    figures = {"scores": scores_figure(result.scores, f"{description} ({settings.renderer}){tag}")}
+    return ChapterRun(metrics=metrics, figures=figures, paths=paths,
+                      outputs={"image": result.image, "start": start, "tag": tag})
+
+
+def _render(dreamer, objective, image, renderer, kwargs, rng, writers, progress, shown):
+    """One renderer's run with a progress bar and the objective per step in TensorBoard."""
+    total = total_steps(renderer, kwargs)
+    with progress_bars.bar(total=total, desc="dream", unit="step", enabled=progress) as bar:
+        writers.images("train", "input", shown(image), 0)
+        done = []
+
+        def report(octave, step, value):
+            done.append(value)
+            writers.scalars("train", len(done), {"objective": value})
+            bar.set_postfix(octave=octave, objective=f"{value:.4f}", refresh=False)
+            bar.update(1)
+
+        extra = {} if renderer == "naive" else {"rng": rng}
+        result = RENDERERS[renderer](dreamer, objective, image, **kwargs, **extra, callback=report)
+        writers.images("train", "dream", shown(result.image), len(done))
+    return result
 
 
 if __name__ == "__main__":  # `python -m cnn_cookbook.deepdream` runs the recipe of that name

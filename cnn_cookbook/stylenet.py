@@ -234,9 +234,10 @@ def style_blend_weights(count, blend=None):
     """Blend weights for ``count`` style images, normalised to sum to 1 (equal when None)."""
     weights = np.ones(count) if blend is None else np.asarray(blend, dtype=np.float64)
     if weights.shape != (count,):
-        raise CookbookError(f"--style-blend needs one weight per style image ({count}), got {len(weights)}")
+        raise CookbookError(f"the style blend needs one weight per style image ({count}), got {len(weights)}",
+                            field="style_blend")
     if np.any(weights < 0) or weights.sum() <= 0:
-        raise CookbookError("--style-blend weights must be >= 0 and not all zero")
+        raise CookbookError("the style blend weights must be >= 0 and not all zero", field="style_blend")
     return weights / weights.sum()
 
 
@@ -606,7 +607,8 @@ def load_network(model="vgg19", weights="auto", path=None, download=False):
     if model == "vgg19":
         return load_vgg19_mat(locate_vgg19(weights, path, download=download)[0])
     if weights == "stand-in":
-        raise CookbookError("--weights stand-in exists for --model vgg19 only; give the VGG-16 file")
+        raise CookbookError("stand-in weights exist for VGG-19 only; give the VGG-16 file",
+                            field=("weights", "model"))
     return load_vgg16_graph(path or downloads.fetch(NETWORK_FILES[model], models_root(), download=download))
 
 
@@ -639,8 +641,8 @@ def check_step_pattern(pattern):
     try:
         pattern % 1
     except (TypeError, ValueError):
-        raise CookbookError(f"--checkpoint-output needs one %-field for the step number (e.g. out_%s.png), "
-                            f"not {pattern!r}") from None
+        raise CookbookError(f"the step-image pattern needs one %-field for the step number (e.g. out_%s.png), "
+                            f"not {pattern!r}", field="checkpoint_output") from None
     return pattern
 
 

@@ -88,6 +88,7 @@ class NetworkFlag(argparse.Action):
 
 def settings_from_args(args):
     from cnn_cookbook.stylenet import StyleSettings
+    from cnn_cookbook.training import given
 
     preset = StyleSettings.cookbook if args.model == "vgg19" else StyleSettings.hvass
     init = args.init if args.init in ("noise", "content") else None  # else a file: see main
@@ -95,7 +96,7 @@ def settings_from_args(args):
              "content_weight": args.content_weight, "style_weight": args.style_weight,
              "tv_weight": args.tv_weight, "init": init, "pooling": args.pooling,
              "preserve_colors": args.preserve_colors or None}
-    return preset(**{name: value for name, value in flags.items() if value is not None})
+    return preset(**given(flags))
 
 
 @cli.main_wrapper

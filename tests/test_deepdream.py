@@ -389,22 +389,15 @@ def test_visualize_filters_bad_checkpoint_dir(tmp_path, capsys):
 def test_deepdream_same_seed_twice_repeats_and_the_earlier_run_is_kept_whole(tmp_path, stand_in, capsys):
     """Issue 12: the tile shifts come from the seed, so two runs agree exactly; the second run
     first moves the first one (images, plot, metrics, events) aside as a unit."""
-    import imageio.v3 as iio
+    from test_stylenet import run_twice
 
     recipe = load_recipe("deepdream")
     assert (recipe.DEFAULT_LAYER, recipe.DEFAULT_CHANNEL) == (deepdream.DEFAULT_LAYER, deepdream.DEFAULT_CHANNEL)
     out = tmp_path / "run"
     argv = ["--graph", str(stand_in), "--channel", "4", "--max-size", "48", "--tile-size", "16", "--steps", "2",
             "--octaves", "2", "--seed", "5", "--output-dir", str(out), "--device", "cpu", "--no-progress"]
-    assert recipe.main(argv) == 0 and recipe.main(argv) == 0
-    assert "was moved to" in capsys.readouterr().out
-    (kept,) = (out / "previous-runs").iterdir()
-    for name in ("input.png", "dream.png", "scores.png", "metrics.json"):
-        assert (kept / name).is_file() and (out / name).is_file(), name
-    assert (kept / "tensorboard" / "train").is_dir() and len(list((out / "tensorboard" / "train").iterdir())) == 1
-    first, second = (json.loads((folder / "metrics.json").read_text()) for folder in (kept, out))
+    first, second = run_twice(recipe.main, argv, out, capsys, "input.png", "dream.png", "scores.png")
     assert first["scores"] == second["scores"] and first["objective_after"] == second["objective_after"]
-    np.testing.assert_array_equal(iio.imread(kept / "dream.png"), iio.imread(out / "dream.png"))
 
 
 def test_dream_settings_speak_one_language_for_every_renderer():

@@ -1,13 +1,12 @@
 """recipes/adversarial_noise.py and recipes/adversarial_image.py as subprocesses, tiny settings."""
 
-import importlib.util
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from conftest import assert_tensorboard_tags, run_recipe
+from conftest import assert_one_line_error, assert_tensorboard_tags, run_in_process, run_recipe
 
 RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 
@@ -30,19 +29,6 @@ def write_small_mnist(directory, unique=300, train=5100, test=200):
 @pytest.fixture(scope="module")
 def small_mnist(tmp_path_factory):
     return write_small_mnist(tmp_path_factory.mktemp("small_mnist"))
-
-
-def run_in_process(name, args, capsys):
-    """A recipe's main() in this process (TensorFlow already loaded): (exit status, stdout, stderr)."""
-    spec = importlib.util.spec_from_file_location(f"recipe_{name}", RECIPES / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    try:
-        status = module.main([str(a) for a in args])
-    except SystemExit as exc:
-        status = exc.code
-    captured = capsys.readouterr()
-    return status or 0, captured.out, captured.err
 
 
 @pytest.fixture(scope="module")
@@ -79,9 +65,9 @@ def test_adversarial_noise_recipe_from_a_checkpoint(checkpoint, small_mnist, tmp
 
 def test_adversarial_image_recipe_on_a_checkpoint(checkpoint, small_mnist, tmp_path):
     out = tmp_path / "image"
-    proc = run_recipe("adversarial_image.py", "--checkpoint", checkpoint, "--dataset", f"idx:{small_mnist}",
-                      "--output-dir", out, "--count", "4", "--steps", "5", "--epsilons", "0,0.2",
-                      "--fgsm-count", "150")
+    proc = run_in_process("adversarial_image.py", "--checkpoint", checkpoint, "--dataset", f"idx:{small_mnist}",
+                          "--output-dir", out, "--count", "4", "--steps", "5", "--epsilons", "0,0.2",
+                          "--fgsm-count", "150")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     metrics = json.loads((out / "metrics.json").read_text())
     targeted, curve = metrics["targeted"], metrics["fgsm"]["curve"]
@@ -96,20 +82,18 @@ def test_adversarial_image_recipe_on_a_checkpoint(checkpoint, small_mnist, tmp_p
     assert_tensorboard_tags(out / "tensorboard", "adversarial_image")
 
 
-def test_adversarial_image_recipe_without_a_checkpoint_says_what_to_do(tmp_path, capsys):
-    status, _, err = run_in_process("adversarial_image", ["--checkpoint", tmp_path / "nothing",
-                                                          "--output-dir", tmp_path / "o"], capsys)
-    assert status == 2 and err.count("error:") == 1 and "network.json" in err and "Traceback" not in err
+def test_adversarial_image_recipe_without_a_checkpoint_says_what_to_do(tmp_path):
+    proc = run_in_process("adversarial_image", "--checkpoint", tmp_path / "nothing", "--output-dir", tmp_path / "o")
+    assert_one_line_error(proc, "network.json")
     assert not (tmp_path / "o" / "metrics.json").exists()
 
 
-def test_adversarial_image_recipe_on_the_inception_stand_in(tmp_path, capsys):
+def test_adversarial_image_recipe_on_the_inception_stand_in(tmp_path):
     out = tmp_path / "inception"
-    status, stdout, err = run_in_process("adversarial_image", [
-        "--inception", "stand-in", "--models-dir", tmp_path / "models", "--output-dir", out,
-        "--steps", "3", "--epsilons", "0,0.1"], capsys)
-    assert status == 0, err
-    assert "STAND-IN" in stdout  # never passed off as Inception v3
+    proc = run_in_process("adversarial_image", "--inception", "stand-in", "--models-dir", tmp_path / "models",
+                          "--output-dir", out, "--steps", "3", "--epsilons", "0,0.1")
+    assert proc.returncode == 0, proc.stderr
+    assert "STAND-IN" in proc.stdout  # never passed off as Inception v3
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["targeted"]["target"] == 300 and metrics["targeted"]["max_abs_noise_0_255"] <= 3.0 + 1e-3
     assert metrics["fgsm"]["curve"][0]["accuracy"] == 1.0  # epsilon 0 keeps the network's own prediction

@@ -13,7 +13,6 @@ Cases that must *succeed* (an archive member with setuid bits comes out without 
 
 import gzip
 import hashlib
-import importlib.util
 import io
 import pickle
 import struct
@@ -28,19 +27,9 @@ from cnn_cookbook import cli
 from cnn_cookbook.datasets import cifar10 as c10
 from cnn_cookbook.io.downloads import extract_archive
 from cnn_cookbook.datasets.idx import write_idx
+from conftest import load_recipe as recipe
 
 REPO = Path(__file__).resolve().parents[1]
-_RECIPES = {}
-
-
-def recipe(name):
-    """recipes/<name>.py loaded once as a module (its main is wrapped by cli.main_wrapper)."""
-    if name not in _RECIPES:
-        spec = importlib.util.spec_from_file_location(f"battery_{name}", REPO / "recipes" / f"{name}.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-        _RECIPES[name] = module
-    return _RECIPES[name]
 
 
 def loader(function, *args, **kwargs):

@@ -10,7 +10,7 @@ import pytest
 
 from cnn_cookbook.datasets import cifar10 as c10
 from cnn_cookbook.errors import ChecksumError, DataFormatError, MissingFileError
-from conftest import REPO, assert_tensorboard_tags, run_recipe
+from conftest import assert_tensorboard_tags, load_recipe, run_recipe
 
 
 def _known_records(count=3, seed=7):
@@ -370,15 +370,6 @@ def test_both_pipelines_train_a_few_steps(tiny_cifar, tmp_path, model, pipeline)
     assert run.paths["checkpoints"].joinpath("checkpoint").is_file()
 
 
-def _recipe_main():
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("cifar10_cnn_recipe", REPO / "recipes" / "cifar10_cnn.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.main
-
-
 def test_recipe_runs_offline_and_reports_bad_input_in_one_line(tmp_path, tiny_cifar, capsys):
     out = tmp_path / "run"
     proc = run_recipe("cifar10_cnn.py", "--model", "keras-style", "--dataset", "cifar10", "--data-dir",
@@ -392,7 +383,7 @@ def test_recipe_runs_offline_and_reports_bad_input_in_one_line(tmp_path, tiny_ci
     assert_tensorboard_tags(out / "tensorboard", "cifar10_cnn")
     assert (out / "checkpoints").is_dir()
     assert "oneDNN" not in proc.stderr and "E0000" not in proc.stderr  # TF's C++ notices stay off the console
-    main = _recipe_main()
+    main = load_recipe("cifar10_cnn").main
     # --resume of a finished run trains nothing and reports the run again, leaving its outputs as
     # they were (it used to crash formatting an images/s of None, then to wipe the history)
     finished = {name: (out / name).read_bytes() for name in ("metrics.json", "history.json")}

@@ -5,7 +5,6 @@ TensorFlow start-up; every one is bounded in time and every process is killed on
 """
 
 import argparse
-import importlib.util
 import json
 import os
 import signal
@@ -18,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import REPO, assert_one_line_error, run_recipe
+from conftest import REPO, assert_one_line_error, load_recipe, run_recipe
 
 
 def _args(**given):
@@ -67,13 +66,6 @@ def test_cluster_from_flags_and_tf_config():
         assert fragment in str(raised.value)
 
 
-def _recipe_main(name):
-    spec = importlib.util.spec_from_file_location(f"recipe_{name}", REPO / "recipes" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.main
-
-
 def _one_line_error(capsys, main, argv):
     with pytest.raises(SystemExit) as exited:
         main(argv)
@@ -87,7 +79,7 @@ def test_a_worker_without_its_ps_or_port_fails_with_one_line(mnist_dir, tmp_path
     """In this process: each check fails before any server starts."""
     from cnn_cookbook.launcher import free_ports
 
-    main = _recipe_main("mnist_cnn")
+    main = load_recipe("mnist_cnn").main
     ps, worker = free_ports(2)
     common = ["--dataset", "idx", "--data-dir", str(mnist_dir), "--output-dir", str(tmp_path), "--no-progress",
               "--ps-hosts", f"127.0.0.1:{ps}", "--worker-hosts", f"127.0.0.1:{worker}", "--job-name", "worker"]

@@ -6,13 +6,12 @@ before it parses), so these tests cost no TensorFlow run.
 """
 
 import argparse
-import importlib.util
 import re
 import shlex
 
 import pytest
 
-from conftest import REPO
+from conftest import REPO, load_recipe
 from cnn_cookbook import cli
 from cnn_cookbook.progress import PlainProgress
 
@@ -25,13 +24,6 @@ DOCS = "".join(path.read_text() for path in [REPO / "README.md", *sorted((REPO /
 
 class _Built(Exception):
     pass
-
-
-def load_recipe(name):
-    spec = importlib.util.spec_from_file_location(f"cli_recipe_{name}", REPO / "recipes" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _parsers():

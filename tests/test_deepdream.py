@@ -4,7 +4,6 @@ The stand-in GraphDef has inception5h's input name and several of its layer name
 weights, and the real graph's naming (``<layer>/conv`` Conv2D, ``<layer>`` bias add).
 """
 
-import importlib.util
 import json
 import subprocess
 import sys
@@ -15,7 +14,7 @@ import numpy as np
 import pytest
 
 from cnn_cookbook import deepdream, graphs, visualize
-from conftest import assert_tensorboard_tags
+from conftest import assert_one_line_error, assert_tensorboard_tags, load_recipe, run_in_process
 from cnn_cookbook.errors import CookbookError, DataFormatError, MissingFileError
 from cnn_cookbook.nets import inception5h
 from cnn_cookbook.tf1 import new_session, tf
@@ -42,23 +41,6 @@ def dream_setup(stand_in):
         session = new_session(graph, "cpu")
         yield network, deepdream.Dreamer(session, network)
         session.close()
-
-
-def load_recipe(name):
-    spec = importlib.util.spec_from_file_location(f"recipe_{name}", ROOT / "recipes" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def run_recipe(name, args, capsys):
-    """Run a recipe's main in this process; returns (exit status, stderr, stdout)."""
-    try:
-        status = load_recipe(name).main(args)
-    except SystemExit as exc:
-        status = exc.code
-    captured = capsys.readouterr()
-    return status, captured.err, captured.out
 
 
 # ---------------------------------------------------------------------------------------------
@@ -256,11 +238,11 @@ def test_deepdream_recipe_end_to_end(tmp_path, stand_in):
         f"octave {o}: objective {metrics['scores'][3 * o + 2]['value']:.4f} after 3 steps" for o in (0, 1)]
 
 
-def test_deepdream_recipe_lists_layers(stand_in, capsys):
-    status, _, out = run_recipe("deepdream", ["--graph", str(stand_in), "--list-layers"], capsys)
-    assert status == 0
-    assert "3 layers, 24 channels" in out
-    assert "mixed3a_3x3_bottleneck_pre_relu" in out
+def test_deepdream_recipe_lists_layers(stand_in):
+    proc = run_in_process("deepdream", "--graph", stand_in, "--list-layers")
+    assert proc.returncode == 0, proc.stderr
+    assert "3 layers, 24 channels" in proc.stdout
+    assert "mixed3a_3x3_bottleneck_pre_relu" in proc.stdout
 
 
 @pytest.mark.parametrize("args,message", [
@@ -272,14 +254,11 @@ def test_deepdream_recipe_lists_layers(stand_in, capsys):
     (["--graph", "{graph}", "--channel", "1", "--max-size", "16", "--octaves", "12"], "too small for 12 octaves"),
     (["--weights", "real"], "inception5h.zip is not at"),
 ])
-def test_deepdream_recipe_bad_input(tmp_path, stand_in, capsys, monkeypatch, args, message):
+def test_deepdream_recipe_bad_input(tmp_path, stand_in, monkeypatch, args, message):
     (tmp_path / "text.pb").write_text("not a graph")
     monkeypatch.setenv("CNN_COOKBOOK_MODELS", str(tmp_path / "models"))
     args = [a.format(tmp=tmp_path, graph=stand_in) for a in args]
-    status, err, _ = run_recipe("deepdream", args + ["--output-dir", str(tmp_path / "out")], capsys)
-    assert status == 2
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], err
+    assert_one_line_error(run_in_process("deepdream", *args, "--output-dir", tmp_path / "out"), message)
     assert not (tmp_path / "out" / "metrics.json").exists()
 
 
@@ -291,19 +270,17 @@ def test_deepdream_recipe_bad_input(tmp_path, stand_in, capsys, monkeypatch, arg
 def mnist_checkpoint(tmp_path_factory, mnist_dir):
     """A checkpoint written by the MNIST recipe after a few steps on synthetic digits."""
     out = tmp_path_factory.mktemp("mnist")
-    cmd = [sys.executable, str(ROOT / "recipes" / "mnist_cnn.py"), "--dataset", "idx", "--data-dir",
-           str(mnist_dir), "--steps", "5",
-           "--eval-every", "5", "--eval-size", "50", "--no-progress", "--output-dir", str(out), "--device", "cpu"]
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=180, cwd=out)
+    done = run_in_process("mnist_cnn", "--dataset", "idx", "--data-dir", mnist_dir, "--steps", "5", "--eval-every",
+                          "5", "--eval-size", "50", "--no-progress", "--output-dir", out, "--device", "cpu")
     assert done.returncode == 0, done.stderr[-2000:]
     return out / "checkpoints"
 
 
-def test_visualize_filters_recipe_on_mnist_checkpoint(tmp_path, mnist_checkpoint, capsys):
+def test_visualize_filters_recipe_on_mnist_checkpoint(tmp_path, mnist_checkpoint):
     out = tmp_path / "filters"
-    status, err, _ = run_recipe("visualize_filters", ["--checkpoint-dir", str(mnist_checkpoint), "--output-dir",
-                                                      str(out), "--steps", "10", "--device", "cpu"], capsys)
-    assert status == 0, err
+    proc = run_in_process("visualize_filters", "--checkpoint-dir", mnist_checkpoint, "--output-dir", out, "--steps",
+                          "10", "--device", "cpu")
+    assert proc.returncode == 0, proc.stderr
     metrics = json.loads((out / "metrics.json").read_text())
     assert [r["layer"] for r in metrics["results"]] == ["conv1", "conv2"]
     for result in metrics["results"]:
@@ -311,9 +288,9 @@ def test_visualize_filters_recipe_on_mnist_checkpoint(tmp_path, mnist_checkpoint
         assert np.mean(result["activation_after"]) > np.mean(result["activation_before"])
         assert (out / f"stimuli_{result['layer']}.png").stat().st_size > 0
     assert_tensorboard_tags(out / "tensorboard", "visualize_filters")
-    status, err, _ = run_recipe("visualize_filters", ["--checkpoint", str(mnist_checkpoint), "--output-dir",
-                                                      str(tmp_path / "class"), "--class", "3", "--steps", "3"], capsys)
-    assert status == 0, err
+    proc = run_in_process("visualize_filters", "--checkpoint", mnist_checkpoint, "--output-dir", tmp_path / "class",
+                          "--class", "3", "--steps", "3")
+    assert proc.returncode == 0, proc.stderr
     assert_tensorboard_tags(tmp_path / "class" / "tensorboard", "visualize_filters --class K")
 
 
@@ -376,14 +353,13 @@ def test_inception_v3_view_on_a_stand_in(tmp_path):
                                                            tmp_path / "other.pb"))
 
 
-def test_visualize_filters_bad_checkpoint_dir(tmp_path, capsys):
-    status, err, _ = run_recipe("visualize_filters", ["--checkpoint-dir", str(tmp_path / "none"),
-                                                   "--output-dir", str(tmp_path / "o")], capsys)
-    assert status == 2 and err.startswith("error: ") and "train a network first" in err
+def test_visualize_filters_bad_checkpoint_dir(tmp_path):
+    assert_one_line_error(run_in_process("visualize_filters", "--checkpoint-dir", tmp_path / "none", "--output-dir",
+                                         tmp_path / "o"), "train a network first")
     (tmp_path / "empty").mkdir()
-    status, err, _ = run_recipe("visualize_filters", ["--checkpoint-dir", str(tmp_path / "empty"),
-                                                   "--output-dir", str(tmp_path / "o")], capsys)
-    assert status == 2 and "network.json" in err
+    assert_one_line_error(run_in_process("visualize_filters", "--checkpoint-dir", tmp_path / "empty", "--output-dir",
+                                         tmp_path / "o"), "network.json")
+
 
 
 def test_deepdream_same_seed_twice_repeats_and_the_earlier_run_is_kept_whole(tmp_path, stand_in, capsys):

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from scipy.special import softmax as scipy_softmax
 
-from conftest import assert_tensorboard_tags, run_recipe
-from test_adversarial_recipes import run_in_process, write_small_mnist
+from conftest import assert_one_line_error, assert_tensorboard_tags, run_in_process
+from test_adversarial_recipes import write_small_mnist
 
 
 def test_ensemble_is_the_mean_of_softmax_outputs_on_hand_made_logits():
@@ -88,8 +88,8 @@ def test_ensemble_recipe_trains_checkpoints_and_reports(tmp_path):
     from cnn_cookbook.errors import CookbookError
 
     out, mnist_dir = tmp_path / "ensemble", write_small_mnist(tmp_path)
-    proc = run_recipe("mnist_ensemble.py", "--dataset", "idx", "--data-dir", mnist_dir, "--output-dir", out,
-                      "--networks", "2", "--steps", "30", "--learning-rate", "1e-3", "--no-progress")
+    proc = run_in_process("mnist_ensemble.py", "--dataset", "idx", "--data-dir", mnist_dir, "--output-dir", out,
+                          "--networks", "2", "--steps", "30", "--learning-rate", "1e-3", "--no-progress")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     metrics = json.loads((out / "metrics.json").read_text())
     assert {p.name for p in out.glob("*.png")} >= {"ensemble_accuracy.png"}
@@ -117,9 +117,9 @@ def test_ensemble_recipe_trains_checkpoints_and_reports(tmp_path):
         train_ensemble(data, 2, output_dir=out, seed=5, device="cpu", train=False, announce=lambda *_: None)
 
 
-def test_ensemble_recipe_rejects_a_bad_fraction_without_writing(tmp_path, capsys):
+def test_ensemble_recipe_rejects_a_bad_fraction_without_writing(tmp_path):
     out = tmp_path / "bad"
-    status, _, err = run_in_process("mnist_ensemble", ["--dataset", "synthetic", "--output-dir", out,
-                                                       "--train-fraction", "1.5", "--steps", "1"], capsys)
-    assert status == 2 and err.count("error:") == 1 and "train-fraction" in err and "Traceback" not in err
+    proc = run_in_process("mnist_ensemble", "--dataset", "synthetic", "--output-dir", out, "--train-fraction", "1.5",
+                          "--steps", "1")
+    assert_one_line_error(proc, "train-fraction")
     assert not (out / "metrics.json").exists()

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import assert_one_line_error, assert_tensorboard_tags, run_recipe
+from conftest import assert_one_line_error, assert_tensorboard_tags, run_in_process, run_recipe
 
 
 def test_synthetic_digits_are_deterministic_and_balanced():
@@ -173,8 +173,8 @@ def test_recipe_writes_metrics_plots_and_resumes(mnist_dir, tmp_path):
     assert_tensorboard_tags(out / "tensorboard", "mnist_cnn")  # train/ and eval/ runs
     assert (out / "checkpoints").is_dir()  # what the README's and the recipes' examples name
 
-    proc = run_recipe("mnist_cnn.py", "--dataset", "idx", "--data-dir", mnist_dir, "--output-dir", out,
-                      "--steps", 30, "--eval-every", 10, "--resume", "--no-progress")
+    proc = run_in_process("mnist_cnn.py", "--dataset", "idx", "--data-dir", mnist_dir, "--output-dir", out,
+                          "--steps", 30, "--eval-every", 10, "--resume", "--no-progress")
     assert proc.returncode == 0, proc.stderr
     metrics = json.loads((out / "metrics.json").read_text())
     assert (metrics["resumed_from_step"], metrics["steps"], metrics["steps_this_run"]) == (20, 30, 10)
@@ -184,16 +184,16 @@ def test_recipe_writes_metrics_plots_and_resumes(mnist_dir, tmp_path):
 
     # resuming a finished run: nothing to do; the run is reported again and left as it was
     before = {name: (out / name).read_bytes() for name in ("metrics.json", "history.json", "loss.png")}
-    proc = run_recipe("mnist_cnn.py", "--dataset", "idx", "--data-dir", mnist_dir, "--output-dir", out,
-                      "--steps", 30, "--resume", "--no-progress")
+    proc = run_in_process("mnist_cnn.py", "--dataset", "idx", "--data-dir", mnist_dir, "--output-dir", out,
+                          "--steps", 30, "--resume", "--no-progress")
     assert proc.returncode == 0, proc.stderr
     assert "finished at step 30" in proc.stdout and "after 30 steps" in proc.stdout
     assert {name: (out / name).read_bytes() for name in before} == before
 
     # resuming with another network: one clear line, the checkpoints untouched
     before = sorted(p.name for p in (out / "checkpoints").iterdir())
-    proc = run_recipe("mnist_cnn.py", "--dataset", "idx", "--data-dir", mnist_dir, "--output-dir", out,
-                      "--model", "hvass-cnn", "--steps", 40, "--resume", "--no-progress")
+    proc = run_in_process("mnist_cnn.py", "--dataset", "idx", "--data-dir", mnist_dir, "--output-dir", out,
+                          "--model", "hvass-cnn", "--steps", 40, "--resume", "--no-progress")
     assert_one_line_error(proc, "different network", "checkpoint")
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == before
 
@@ -206,18 +206,18 @@ def test_recipe_bad_input_is_one_clear_line(mnist_dir, tmp_path):
     from cnn_cookbook.datasets.idx import read_idx, write_idx
     labels = read_idx(broken / "t10k-labels-idx1-ubyte.gz")
     write_idx(broken / "t10k-labels-idx1-ubyte.gz", labels[:-1])  # one label short
-    proc = run_recipe("mnist_cnn.py", "--dataset", "idx", "--data-dir", broken, "--steps", 1,
-                      "--output-dir", tmp_path / "out")
+    proc = run_in_process("mnist_cnn.py", "--dataset", "idx", "--data-dir", broken, "--steps", 1,
+                          "--output-dir", tmp_path / "out")
     assert_one_line_error(proc, "1000 images", "999 labels")
 
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
-    proc = run_recipe("mnist_cnn.py", "--dataset", "idx", "--data-dir", mnist_dir, "--steps", 1,
-                      "--output-dir", blocker / "out")
+    proc = run_in_process("mnist_cnn.py", "--dataset", "idx", "--data-dir", mnist_dir, "--steps", 1,
+                          "--output-dir", blocker / "out")
     assert_one_line_error(proc, "cannot create folder", "--output-dir")
 
-    proc = run_recipe("mnist_cnn.py", "--device", "gpu", "--dataset", "idx", "--data-dir", mnist_dir,
-                      "--steps", 1, "--output-dir", tmp_path / "gpu")
+    proc = run_in_process("mnist_cnn.py", "--device", "gpu", "--dataset", "idx", "--data-dir", mnist_dir,
+                          "--steps", 1, "--output-dir", tmp_path / "gpu")
     from cnn_cookbook.tf1 import visible_gpus
     if not visible_gpus():
         assert_one_line_error(proc, "--device gpu", "no GPU")

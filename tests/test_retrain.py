@@ -9,7 +9,7 @@ import pytest
 from cnn_cookbook.datasets import folders
 from cnn_cookbook.errors import CookbookError, DataFormatError, MissingFileError
 from cnn_cookbook.io.images import UnreadableImage, encode_jpeg, read_image_rgb
-from conftest import REPO, assert_tensorboard_tags, run_recipe
+from conftest import assert_tensorboard_tags, load_recipe, run_in_process, run_recipe
 
 CLASSES = ("red_stripes", "green_bars", "blue_disc")
 
@@ -353,14 +353,9 @@ def test_classify_gives_sorted_top_k_with_labels(tmp_path, stand_in):
 
 
 def test_recipe_runs_offline_end_to_end(tmp_path, capsys):
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("retrain_recipe", REPO / "recipes" / "retrain_inception.py")
-    recipe = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(recipe)
-
+    recipe = load_recipe("retrain_inception")
     for command in ("", "prepare", "tfrecords", "classify", "retrain", "predict"):
-        proc = run_recipe("retrain_inception.py", *([command] if command else []), "--help")
+        proc = run_in_process("retrain_inception.py", *([command] if command else []), "--help")
         assert proc.returncode == 0 and "usage:" in proc.stdout, proc.stderr
 
     data, models, out = tmp_path / "data", tmp_path / "models", tmp_path / "run"

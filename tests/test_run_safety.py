@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import run_recipe
+from conftest import load_recipe, run_recipe
 
 IMAGES = np.random.default_rng(0).random((16, 28, 28, 1)).astype(np.float32)
 LABELS = np.arange(16, dtype=np.int32) % 10
@@ -227,17 +227,6 @@ def test_a_fresh_run_moves_the_earlier_one_aside_whole_and_it_stays_usable(mnist
     assert len(list((out / run_folder.PREVIOUS).iterdir())) == run_folder.KEEP
 
 
-def _recipe(name):
-    import importlib.util
-
-    from conftest import REPO
-
-    spec = importlib.util.spec_from_file_location(f"{name}_recipe", REPO / "recipes" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module.main
-
-
 def _one_line_exit(capsys, call, *fragments):
     capsys.readouterr()
     with pytest.raises(SystemExit) as stopped:
@@ -255,7 +244,7 @@ def test_disk_faults_end_in_one_line_and_keep_what_was_written(mnist_dir, tmp_pa
 
     from cnn_cookbook.tf1 import tf
 
-    main = _recipe("mnist_cnn")
+    main = load_recipe("mnist_cnn").main
     out = tmp_path / "run"
     args = ["--model", "linear", "--dataset", "idx", "--data-dir", str(mnist_dir), "--output-dir", str(out),
             "--checkpoint-every", "5", "--eval-every", "5", "--no-progress"]
@@ -307,7 +296,7 @@ def test_an_unreadable_input_file_is_one_line(mnist_dir, tmp_path, capsys, monke
 
     monkeypatch.setattr(builtins, "open", denied)
     monkeypatch.setattr(io, "open", denied)
-    main = _recipe("mnist_cnn")
+    main = load_recipe("mnist_cnn").main
     _one_line_exit(capsys, lambda: main(["--dataset", "idx", "--data-dir", str(mnist_dir), "--output-dir",
                                          str(tmp_path / "run"), "--steps", "1"]),
                    "t10k-labels", "Permission denied", "fix its permissions")

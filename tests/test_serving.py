@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import REPO
+from conftest import REPO, load_recipe
 
 # Runs in a fresh process: load every SavedModel named in the job file with TF1's Session loader
 # and feed it the saved inputs.  It uses the raw TensorFlow API, not cnn_cookbook.serving.
@@ -172,21 +172,12 @@ def test_saved_model_cli_lists_the_serving_signature(exported):
         assert fragment in out, fragment
 
 
-def _load_recipe(name):
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(name.replace(".py", "_recipe"), REPO / "recipes" / name)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_recipes_export_a_finished_run_and_predict_reads_a_savedmodel(exported, mnist_dir, tmp_path, capsys):
     from cnn_cookbook import serving
 
     # --resume with no steps left: nothing trains, the finished run is exported
     item = exported["mnist"]
-    _load_recipe("mnist_cnn.py").main(["--dataset", "idx", "--data-dir", str(mnist_dir), "--output-dir",
+    load_recipe("mnist_cnn.py").main(["--dataset", "idx", "--data-dir", str(mnist_dir), "--output-dir",
                                        str(item["run_dir"]), "--steps", "20", "--eval-every", "20", "--resume",
                                        "--no-progress", "--device", "cpu", "--export-savedmodel",
                                        str(tmp_path / "again")])
@@ -204,7 +195,7 @@ def test_recipes_export_a_finished_run_and_predict_reads_a_savedmodel(exported, 
 
     retrain = exported["retrain"]
     capsys.readouterr()
-    _load_recipe("retrain_inception.py").main(["predict", *map(str, retrain["paths"][:2]), "--graph",
+    load_recipe("retrain_inception.py").main(["predict", *map(str, retrain["paths"][:2]), "--graph",
                                                str(retrain["dir"]), "--top-k", "2", "--device", "cpu"])
     printed = capsys.readouterr().out.splitlines()
     assert "STAND-IN" in printed[0]
@@ -227,7 +218,7 @@ def test_bad_export_folders_and_inputs_are_one_line_errors(exported, tmp_path, c
     with served.session, pytest.raises(CookbookError, match="refused the input"):
         serving.predict(served, [b"these bytes are no image"])
     with pytest.raises(SystemExit) as exit_info:
-        _load_recipe("retrain_inception.py").main(["predict", str(tmp_path / "notes" / "keep.txt"), "--graph",
+        load_recipe("retrain_inception.py").main(["predict", str(tmp_path / "notes" / "keep.txt"), "--graph",
                                                    str(exported["mnist"]["dir"]), "--device", "cpu"])
     assert exit_info.value.code == 2
     error = capsys.readouterr().err.strip()

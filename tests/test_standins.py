@@ -17,7 +17,7 @@ from cnn_cookbook.nets import inception5h, vgg19
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
-from test_deepdream import load_recipe  # noqa: E402
+from conftest import load_recipe  # noqa: E402
 
 
 def saved_titles(fig):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from cnn_cookbook import plots
-from conftest import REPO
+from conftest import load_recipe
 
 
 def _lines(fig):
@@ -89,11 +89,7 @@ def test_mnist_chapter_draws_example_errors_conv2_weights_and_improvement_marks(
 
 
 def test_class_image_ascends_until_the_threshold_or_the_limit(chain_run, tmp_path, capsys):
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("visualize_filters_recipe", REPO / "recipes" / "visualize_filters.py")
-    recipe = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(recipe)
+    recipe = load_recipe("visualize_filters")
     common = ["--checkpoint-dir", str(chain_run.paths["checkpoints"]), "--class", "3", "--device", "cpu"]
     recipe.main(common + ["--threshold", "0.9", "--output-dir", str(tmp_path / "a")])
     (entry,) = json.loads((tmp_path / "a" / "metrics.json").read_text())["results"]

@@ -19,7 +19,7 @@ from cnn_cookbook import stylenet
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
-from conftest import assert_tensorboard_tags, run_recipe  # noqa: E402
+from conftest import assert_tensorboard_tags, load_recipe, run_recipe  # noqa: E402
 
 MEAN = np.array([123.68, 116.779, 103.939])
 WIDTHS = (4, 4, 6, 6, 8)  # channels per block (VGG-19: 64, 128, 256, 512, 512)
@@ -395,7 +395,7 @@ def test_recipe_end_to_end_with_rgba_greyscale_and_resizing(tmp_path, vgg_mat):
 
 
 def test_recipe_errors_are_one_line(tmp_path, vgg_mat, weights, capsys):
-    from recipes_stylenet import main
+    main = load_recipe("stylenet").main
 
     bad = tmp_path / "bad.png"
     bad.write_bytes(b"not an image at all")
@@ -415,7 +415,7 @@ def test_recipe_errors_are_one_line(tmp_path, vgg_mat, weights, capsys):
 
 
 def test_recipe_nan_loss_stops_and_keeps_the_best_image(tmp_path, vgg_mat, capsys):
-    from recipes_stylenet import main
+    main = load_recipe("stylenet").main
 
     content, style = small_images(size=24)
     out = tmp_path / "nan"
@@ -434,7 +434,7 @@ def test_recipe_nan_loss_stops_and_keeps_the_best_image(tmp_path, vgg_mat, capsy
 def test_recipe_takes_neural_styles_own_flags(tmp_path, vgg_mat, capsys):
     """--network PATH, --styles, --iterations, --checkpoint-iterations, --checkpoint-output,
     --output FILE, --width and --initial FILE, with neural-style's meanings."""
-    from recipes_stylenet import main
+    main = load_recipe("stylenet").main
 
     content, style = small_images(size=24)
     start = np.zeros((16, 16, 3))  # a flat black start image, resized to the content's size
@@ -455,8 +455,7 @@ def test_recipe_takes_neural_styles_own_flags(tmp_path, vgg_mat, capsys):
 
 
 def test_check_recipe_prints_top_classes(tmp_path, vgg_mat, capsys):
-    sys.path.insert(0, str(REPO / "recipes"))
-    from vgg19_check import main
+    main = load_recipe("vgg19_check").main
 
     assert main(["--vgg", str(vgg_mat), "--output-dir", str(tmp_path), "--top", "3", "--device", "cpu"]) == 0
     printed = capsys.readouterr().out
@@ -465,23 +464,10 @@ def test_check_recipe_prints_top_classes(tmp_path, vgg_mat, capsys):
     assert "1. " in printed and top[0]["class"] in printed and top[0]["class"] in CLASSES
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _recipe_module():
-    """Import recipes/stylenet.py under a name that does not shadow cnn_cookbook.stylenet."""
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("recipes_stylenet", REPO / "recipes" / "stylenet.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    sys.modules["recipes_stylenet"] = module
-    yield
-    sys.modules.pop("recipes_stylenet", None)
-
-
 def test_same_seed_twice_repeats_and_the_earlier_run_is_kept_whole(tmp_path, vgg_mat, capsys):
     """Issue 12: a run into a used folder first moves the earlier run aside (its images, plots,
     metrics and TensorBoard events together); with one seed the two runs agree exactly."""
-    from recipes_stylenet import main
+    main = load_recipe("stylenet").main
 
     content, style = small_images(size=24)
     out = tmp_path / "run"

@@ -14,6 +14,7 @@ import pytest
 
 from cnn_cookbook.errors import DataFormatError
 from cnn_cookbook.nets.vgg16 import load_vgg16_graph
+from conftest import load_recipe
 
 REPO = Path(__file__).resolve().parents[1]
 BGR_MEAN = (103.939, 116.779, 123.68)
@@ -100,11 +101,7 @@ def test_broken_and_foreign_graphs_are_refused(tmp_path):
 def test_hvass_recipe_lowers_the_normalised_loss(tmp_path, vgg16_file):
     import imageio.v3 as iio
 
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("recipes_stylenet_vgg16", REPO / "recipes" / "stylenet.py")
-    recipe = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(recipe)
+    recipe = load_recipe("stylenet")
     out = tmp_path / "hvass"
     assert recipe.main(["--network", "vgg16", "--vgg", str(vgg16_file), "--content", "chelsea",
                         "--style", "coffee", "--max-size", "32", "--steps", "12",

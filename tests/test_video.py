@@ -8,7 +8,7 @@ import pytest
 from cnn_cookbook.datasets import folders
 from cnn_cookbook.errors import CookbookError
 from cnn_cookbook.io.images import read_image_rgb
-from conftest import REPO
+from conftest import load_recipe
 
 
 def write_video(path, frames, fps=10):
@@ -106,11 +106,7 @@ def test_no_readable_video_is_one_error(videos, tmp_path):
 
 
 def test_recipe_extracts_frames_and_retrains_on_them(videos, tmp_path, capsys):
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location("retrain_recipe_video", REPO / "recipes" / "retrain_inception.py")
-    recipe = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(recipe)
+    recipe = load_recipe("retrain_inception")
     frames = tmp_path / "frames"
     recipe.main(["frames", "--videos-dir", str(videos), "--output-dir", str(frames), "--every", "2",
                  "--no-progress"])

@@ -29,6 +29,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
 from common import gemm_flops  # noqa: E402
+from cnn_cookbook import cifar10_cnn  # noqa: E402
+from cnn_cookbook.datasets import cifar10 as c10  # noqa: E402
+from cnn_cookbook.datasets import cifar10_pipeline as cp  # noqa: E402
+from cnn_cookbook.multi_device import build_towers  # noqa: E402
+from cnn_cookbook.nets.cifar10 import cookbook_cifar  # noqa: E402
+from cnn_cookbook.tf1 import device_name, new_session, resolve_device, tf  # noqa: E402
+from cnn_cookbook.training import all_finite  # noqa: E402
 
 
 def cookbook_flops_per_image(num_classes=10):
@@ -64,13 +71,6 @@ def main(argv=None):
     p.add_argument("--device", choices=("auto", "cpu", "gpu"), default="auto")
     args = p.parse_args(argv)
 
-    from cnn_cookbook import cifar10_cnn
-    from cnn_cookbook.datasets import cifar10 as c10
-    from cnn_cookbook.datasets import cifar10_pipeline as cp
-    from cnn_cookbook.multi_device import build_towers
-    from cnn_cookbook.nets.cifar10 import cookbook_cifar
-    from cnn_cookbook.tf1 import device_name, new_session, resolve_device, tf
-    from cnn_cookbook.training import all_finite
 
     if args.data_dir:
         batches_dir, dataset = c10.find_cifar10("cifar10", args.data_dir)

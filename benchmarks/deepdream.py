@@ -21,6 +21,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
+from cnn_cookbook import deepdream, graphs  # noqa: E402
+from cnn_cookbook.nets import inception5h  # noqa: E402
+from cnn_cookbook.tf1 import new_session, resolve_device, tf  # noqa: E402
+
 #: (name, channels, kernel, stride): a chain with GoogLeNet's shape up to mixed4d
 STAND_IN_LAYERS = [
     ("conv2d0_pre_relu", 64, 7, 2),
@@ -53,9 +57,6 @@ def main(argv=None):
     p.add_argument("--device", default="auto")
     args = p.parse_args(argv)
 
-    from cnn_cookbook import deepdream, graphs
-    from cnn_cookbook.nets import inception5h
-    from cnn_cookbook.tf1 import new_session, resolve_device, tf
 
     graph_path = args.graph
     if graph_path is None:

@@ -2,10 +2,10 @@
 
 Measured in one run:
   * our loop (cnn_cookbook.training.fit: one Session.run per step),
-  * a loop shaped like the seed's (two Session.runs per generation: the train step, then loss and
+  * a loop shaped like the cookbook's (two Session.runs per generation: the train step, then loss and
     predictions again; numpy fancy-index sampling with np.random.choice),
   * TensorFlow's float32 GEMM rate on the same machine,
-and reports images/s, the ratio ours/seed-shaped (target >= 1.5) and the fraction of the GEMM rate
+and reports images/s, the ratio ours/cookbook-shaped (target >= 1.5) and the fraction of the GEMM rate
 (FLOPs per training image x images/s / GEMM FLOP/s; target >= 0.6).  Also (issue 12) the step
 with the finite-weights check that fit fetches before each checkpoint, against the plain step.
 
@@ -69,8 +69,8 @@ def measure(steps, images, labels, rounds=3):
                 result = training.fit(session, net, start + steps, start_step=start, feed=feed, progress=False)
                 return steps * BATCH / result.train_seconds
 
-            def seed_loop():
-                # the seed's loop: images kept 28x28, expand_dims per batch, a second run for loss/preds
+            def cookbook_loop():
+                # the cookbook's loop: images kept 28x28, expand_dims per batch, a second run for loss/preds
                 began = time.perf_counter()
                 for _ in range(steps):
                     rand_index = np.random.choice(len(flat), size=BATCH)
@@ -100,7 +100,7 @@ def measure(steps, images, labels, rounds=3):
                     timed_run("alone", alone)
 
             def forward_only():
-                # what the seed's second Session.run costs: loss and predictions, no update
+                # what the cookbook's second Session.run costs: loss and predictions, no update
                 batch = {net.images: images[:BATCH], net.labels: labels[:BATCH]}
                 began = time.perf_counter()
                 for _ in range(steps):
@@ -109,14 +109,14 @@ def measure(steps, images, labels, rounds=3):
 
             # alternate the loops and keep each one's best round, so a burst of load from
             # elsewhere on the machine cannot favour either
-            ours_rate = seed_rate = forward_rate = 0.0
+            ours_rate = cookbook_rate = forward_rate = 0.0
             for _ in range(rounds):
                 ours_rate = max(ours_rate, our_loop())
-                seed_rate = max(seed_rate, seed_loop())
+                cookbook_rate = max(cookbook_rate, cookbook_loop())
                 forward_rate = max(forward_rate, forward_only())
                 check_cost()
     medians = {name: float(np.median(values)) for name, values in times.items()}
-    return ours_rate, seed_rate, forward_rate, medians
+    return ours_rate, cookbook_rate, forward_rate, medians
 
 
 def time_main_job():
@@ -141,20 +141,20 @@ def main():
     rng = np.random.default_rng(0)
     images = rng.random((10000, 28, 28, 1), dtype=np.float32)
     labels = rng.integers(0, 10, 10000).astype(np.int32)
-    ours, seed, forward, medians = measure(args.steps, images, labels, args.rounds)
+    ours, cookbook, forward, medians = measure(args.steps, images, labels, args.rounds)
     gemm = gemm_flops(device="cpu")  # the CPU, where measure() trains
     flops = cookbook_train_flops_per_image()
     print(f"machine: {machine()}; TensorFlow {tf.VERSION}; {time.strftime('%Y-%m-%d')}")
     print(f"GEMM float32 (2048^3, TensorFlow): {gemm / 1e9:.1f} GFLOP/s; cookbook CNN training "
           f"{flops / 1e6:.1f} MFLOP per image\n")
-    table([("cnn_cookbook fit (1 run/step)", f"{ours:.0f}", f"{ours / seed:.2f}x", f"{ours * flops / gemm:.2f}"),
-           ("seed-shaped loop (2 runs/step)", f"{seed:.0f}", "1.00x", f"{seed * flops / gemm:.2f}")],
-          ["loop, batch 100", "images/s", "vs seed loop", "fraction of GEMM rate"])
-    # the seed's loop does one training step plus one forward pass per generation, so removing
+    table([("cnn_cookbook fit (1 run/step)", f"{ours:.0f}", f"{ours / cookbook:.2f}x", f"{ours * flops / gemm:.2f}"),
+           ("cookbook-shaped loop (2 runs/step)", f"{cookbook:.0f}", "1.00x", f"{cookbook * flops / gemm:.2f}")],
+          ["loop, batch 100", "images/s", "vs cookbook loop", "fraction of GEMM rate"])
+    # the cookbook's loop does one training step plus one forward pass per generation, so removing
     # the second run can at best gain the forward pass's share of that time
     ceiling = 1 + ours / forward
     print(f"\nforward pass alone: {forward:.0f} images/s; so one Session.run per step can be at most "
-          f"{ceiling:.2f}x the seed-shaped loop with the same training step")
+          f"{ceiling:.2f}x the cookbook-shaped loop with the same training step")
     plain, checked, alone = (1e3 * medians[k] for k in ("plain", "checked", "alone"))
     print(f"finite-weights check (fetched only on the steps that save): median step {plain:.2f} ms plain, "
           f"{checked:.2f} ms with the check ({checked / plain:.3f}x); the check as its own run {alone:.3f} ms")

@@ -6,7 +6,7 @@ cache, decode the image file, run the graph, write the cache file atomically) on
 graph, which has Inception v3's input size (every image is resized to 299x299x3 in the graph),
 once per transfer mode, all in one run:
 
-- ``single``: the anchors' way (retrain.py, Hvass #08), one ``Session.run`` per image;
+- ``single``: the tutorials' way (retrain.py, Hvass #08), one ``Session.run`` per image;
 - ``batch``: same-size images stacked, one ``Session.run`` per ``--batch-size`` images;
 - ``map``: the batch-1 graph inside ``tf.map_fn``, one ``Session.run`` per batch.
 
@@ -29,10 +29,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
+from cnn_cookbook import retrain as rt  # noqa: E402
+from cnn_cookbook.datasets import folders  # noqa: E402
+from cnn_cookbook.nets import inception_v3 as iv3  # noqa: E402
+
 
 def make_images(root, count, size, extension, seed=0):
-    from cnn_cookbook.datasets import folders
-
     rng = np.random.default_rng(seed)
     per_class = count // 4
     images = {f"class{k}": [rng.integers(0, 256, (size, size, 3), dtype=np.uint8) for _ in range(per_class)]
@@ -41,8 +43,6 @@ def make_images(root, count, size, extension, seed=0):
 
 
 def measure(session_by_mode, mode, lists, class_names, cache_dir, batch_size):
-    from cnn_cookbook import retrain as rt
-
     began = time.perf_counter()
     sets, stats = rt.cache_bottlenecks(session_by_mode[mode], lists, class_names, cache_dir,
                                        batch_size=batch_size, progress=False)
@@ -52,8 +52,6 @@ def measure(session_by_mode, mode, lists, class_names, cache_dir, batch_size):
 
 def open_sessions(graph_def, modes, lists, class_names, work, batch_size, device):
     """One session per mode, each warmed up on one batch (not timed)."""
-    from cnn_cookbook import retrain as rt
-
     sessions = {}
     for mode in modes:
         sessions[mode] = rt.open_transfer_session(graph_def, mode, device)
@@ -75,8 +73,6 @@ def main(argv=None):
     p.add_argument("--repeats", type=int, default=3)
     args = p.parse_args(argv)
 
-    from cnn_cookbook.datasets import folders
-    from cnn_cookbook.nets import inception_v3 as iv3
 
     work = Path(tempfile.mkdtemp(prefix="retrain-bench-"))
     try:

@@ -24,10 +24,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
+from cnn_cookbook import stylenet  # noqa: E402
+from cnn_cookbook.nets.vgg19 import VGG19_LAYERS, FeatureNetwork, Layer, layer_kind  # noqa: E402
+from cnn_cookbook.tf1 import new_session, resolve_device, tf  # noqa: E402
+
 
 def random_vgg19(seed=0):
-    from cnn_cookbook.nets.vgg19 import VGG19_LAYERS, FeatureNetwork, Layer, layer_kind
-
     rng = np.random.default_rng(seed)
     widths = {1: 64, 2: 128, 3: 256, 4: 512, 5: 512}
     layers, channels = [], 3
@@ -45,8 +47,6 @@ def random_vgg19(seed=0):
 
 def time_reference(network, size, repeats, device, deepest="relu5_2"):
     """Seconds for one forward + backward pass (d sum(deepest) / d image), median of repeats."""
-    from cnn_cookbook.tf1 import new_session, tf
-
     graph = tf.Graph()
     with graph.as_default():
         image = tf.Variable(np.random.default_rng(1).uniform(0, 255, (1, size, size, 3)).astype(np.float32))
@@ -75,9 +75,6 @@ def time_stylize(network, size, steps, optimizer, device):
     calls is the cost of one, Python overhead included.  The first gap (graph optimisation on
     the first run) and the last runs (final image and losses) are left out.
     """
-    from cnn_cookbook import stylenet
-    from cnn_cookbook.tf1 import new_session, tf
-
     rng = np.random.default_rng(2)
     content = rng.uniform(0, 255, (size, size, 3)).astype(np.float32)
     style = rng.uniform(0, 255, (size, size, 3)).astype(np.float32)
@@ -118,9 +115,6 @@ def time_interleaved(network, size, repeats, device):
     On a shared machine the load changes from second to second; alternating the three runs
     exposes them to the same conditions.  Returns median seconds of each.
     """
-    from cnn_cookbook import stylenet
-    from cnn_cookbook.tf1 import new_session, tf
-
     rng = np.random.default_rng(3)
     content = rng.uniform(0, 255, (size, size, 3)).astype(np.float32)
     style = rng.uniform(0, 255, (size, size, 3)).astype(np.float32)
@@ -164,7 +158,6 @@ def main(argv=None):
     p.add_argument("--optimizers", nargs="+", default=["adam", "lbfgs"])
     p.add_argument("--device", default="auto")
     args = p.parse_args(argv)
-    from cnn_cookbook.tf1 import resolve_device
 
     network = random_vgg19()
     device = resolve_device(args.device)

@@ -20,17 +20,21 @@ import numpy as np
 from cnn_cookbook.errors import CookbookError
 
 
-def ensure_dir(path):
-    """Create ``path`` (and parents); a clear error when that is impossible."""
+def ensure_dir(path, field=None):
+    """Create ``path`` (and parents); a clear error when that is impossible.
+
+    ``field``: the setting that chose ``path`` (``"output_dir"``, ``"data_dir"``, ...), carried
+    by the error so that the command line can name its flag; the message itself names none.
+    """
     path = Path(path)
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise CookbookError(f"cannot create folder {path}: {exc.strerror}; choose another "
-                            "--output-dir or fix its permissions") from None
+        raise CookbookError(f"cannot create folder {path}: {exc.strerror}; choose another folder "
+                            "or fix its permissions", field=field) from None
     if not os.access(path, os.W_OK):
-        raise CookbookError(f"folder {path} is not writable; choose another --output-dir "
-                            "or fix its permissions")
+        raise CookbookError(f"folder {path} is not writable; choose another folder or fix its permissions",
+                            field=field)
     return path
 
 
@@ -57,18 +61,18 @@ def _honour_umask(path, directory=False):
 WRITE_FAULTS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EACCES, errno.EPERM, errno.EROFS}
 
 
-def ensure_writable_dir(path):
+def ensure_writable_dir(path, field=None):
     """:func:`ensure_dir`, then prove that a file can be created there (a permission bit, a
     read-only mount or a full disk shows only when writing), so a run stops at its start rather
     than losing what it writes later."""
-    path = ensure_dir(path)
+    path = ensure_dir(path, field)
     try:
         fd, probe = tempfile.mkstemp(prefix=".write-test.", dir=path)
         os.close(fd)
         os.remove(probe)
     except OSError as exc:
         raise CookbookError(f"folder {path} is not writable ({exc.strerror}); fix its permissions or free "
-                            "disk space, or choose another --output-dir") from None
+                            "disk space, or choose another folder", field=field) from None
     return path
 
 

@@ -50,14 +50,14 @@ def _lock(folder):
             fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)  # not inherited by child processes
         except OSError as exc:
             raise CookbookError(f"cannot create the lock file {path} ({exc.strerror}); choose another "
-                                "--output-dir or fix its permissions") from None
+                                "output folder or fix its permissions", field="output_dir") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
             holder = os.read(fd, 300).decode(errors="replace").strip() or "a process that has not said which"
             os.close(fd)
             raise CookbookError(f"{folder} is in use by another run ({holder}); wait for it to finish, "
-                                "or give another --output-dir") from None
+                                "or choose another output folder", field="output_dir") from None
         if _same_file(fd, path):
             break
         os.close(fd)  # the holder removed the file as we opened it: lock the new one
@@ -86,7 +86,7 @@ def _unlock(fd, folder):
 def claim(folder):
     """Hold ``folder`` for one run: yields it (a Path); :class:`CookbookError` when another
     process holds it."""
-    folder = ensure_dir(folder)
+    folder = ensure_dir(folder, field="output_dir")
     key = str(folder.resolve())
     if key in _held:  # an outer claim of this process already holds it
         yield folder
@@ -105,7 +105,7 @@ def keep_earlier_run(folder, keep=KEEP, announce=print, summaries_dir=None):
     there move to its own ``previous-runs/`` under the kept run's name."""
     kept = move_aside(folder, keep)
     if kept is not None:
-        announce(f"the earlier run in {folder} was moved to {kept} (use --resume to continue a run)")
+        announce(f"the earlier run in {folder} was moved to {kept} (resume a run to continue it instead)")
     if summaries_dir is not None and Path(summaries_dir).resolve() != (Path(folder) / "tensorboard").resolve():
         events = _move_entries(Path(summaries_dir), _summary_entries(summaries_dir), keep,
                                kept.name if kept is not None else None)
@@ -158,8 +158,8 @@ def _move_entries(folder, entries, keep, name=None):
         os.replace(staging, previous / name)
     except OSError as exc:
         raise CookbookError(f"cannot move the earlier run in {folder} aside ({exc.strerror}: "
-                            f"{exc.filename}); free disk space or fix its permissions, or give another "
-                            "--output-dir") from None
+                            f"{exc.filename}); free disk space or fix its permissions, or choose another "
+                            "output folder", field="output_dir") from None
     prune(previous, keep)
     return previous / name
 

@@ -134,7 +134,7 @@ def main(argv=None):
         raise CookbookError(f"--epsilons must be numbers separated by commas, not {args.epsilons!r}") from None
     if any(e < 0 for e in epsilons):
         raise CookbookError(f"--epsilons must be >= 0, got {args.epsilons}")
-    output_dir = ensure_dir(args.output_dir)
+    output_dir = ensure_dir(args.output_dir, field="output_dir")
     sessions = []
 
     def session_for(graph):

@@ -69,7 +69,7 @@ def main(argv=None):
                             f"not {args.immunity_targets!r}") from None
     if args.steps <= 0 and args.checkpoint_dir is None:
         raise CookbookError("--steps must be > 0 (or give --checkpoint-dir to start from a trained network)")
-    output_dir = ensure_dir(args.output_dir)
+    output_dir = ensure_dir(args.output_dir, field="output_dir")
     data = load_mnist(args.dataset, args.data_dir, download=args.dataset != "synthetic" or args.download,
                       validation_size=args.validation_size, progress=not args.no_progress)
     print(f"dataset: {data.name} ({len(data.train)} train, {len(data.test)} test images)")

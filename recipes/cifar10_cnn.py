@@ -71,8 +71,8 @@ def main(argv=None):
     from cnn_cookbook.run_folder import claim
 
     if task is not None and not task.is_chief:  # the chief alone owns (and writes) the output folder
-        return train_and_report(args, ensure_dir(args.output_dir), task)
-    with claim(ensure_dir(args.output_dir)) as output_dir:  # held until the outputs are written
+        return train_and_report(args, ensure_dir(args.output_dir, field="output_dir"), task)
+    with claim(ensure_dir(args.output_dir, field="output_dir")) as output_dir:  # held until the outputs are written
         train_and_report(args, output_dir, task)
 
 

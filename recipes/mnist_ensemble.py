@@ -48,7 +48,7 @@ def main(argv=None):
     from cnn_cookbook.run_folder import claim
 
     check_train_fraction(args.train_fraction)  # before the data are loaded
-    with claim(ensure_dir(args.output_dir)) as output_dir:  # held until the outputs are written
+    with claim(ensure_dir(args.output_dir, field="output_dir")) as output_dir:  # held until the outputs are written
         train_and_report(args, output_dir)
 
 

@@ -56,7 +56,7 @@ def main(argv=None):
     top = top_classes(result, network.class_names, args.top_k)
     for rank, (name, probability) in enumerate(top, 1):
         print(f"{rank}. {probability:7.2%}  {name}")
-    output_dir = ensure_dir(args.output_dir)
+    output_dir = ensure_dir(args.output_dir, field="output_dir")
     write_json(output_dir / "metrics.json", {"network_file": str(path), "image": args.image, "seed": args.seed,
                                              "top": [{"class": n, "probability": p} for n, p in top],
                                              "checksum_mismatch_accepted": list(ACCEPTED_MISMATCHES)})

@@ -120,7 +120,7 @@ def main(argv=None):
                     raise CookbookError(f"--first-filter {args.first_filter} is out of range for layer "
                                             f"{layer!r}, which has {ops.channels} filters (0..{ops.channels - 1})")
                 ops.shown = list(range(args.first_filter, last))
-        output_dir = ensure_dir(args.output_dir)
+        output_dir = ensure_dir(args.output_dir, field="output_dir")
         metrics = {"network": network.name, "seed": args.seed, "results": []}
         figures = {}
         with new_session(graph, args.device) as session, summaries.RunWriters(cli.summaries_dir(args), graph) as writers:

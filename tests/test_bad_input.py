@@ -210,7 +210,7 @@ def _(tmp):
 def _(tmp):
     data = mnist_folder(tmp / "d", train=30)
     return (*mnist_run(data, tmp / "out", "--validation-size", "30"),
-            ("--validation-size 30", "train-images-idx3-ubyte.gz"))
+            ("validation set of 30", "train-images-idx3-ubyte.gz", "(set with --validation-size)"))
 
 
 # --- MNIST idx files

@@ -77,7 +77,7 @@ def test_find_inception5h_extracts_the_zip_once(tmp_path, stand_in, monkeypatch)
     from cnn_cookbook.io import downloads
 
     monkeypatch.setattr(downloads, "accept_checksum_mismatch", True)  # a hand-made zip, not the published one
-    with pytest.raises(MissingFileError, match="--download"):
+    with pytest.raises(MissingFileError, match="download it from"):
         inception5h.find_inception5h(tmp_path)
     with zipfile.ZipFile(tmp_path / "inception5h.zip", "w") as zf:
         zf.write(stand_in, inception5h.GRAPH_FILE)

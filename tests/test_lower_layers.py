@@ -96,3 +96,33 @@ def test_a_summaries_folder_apart_from_the_run_keeps_each_runs_events_apart(mnis
     assert len(list((events / run_folder.PREVIOUS).iterdir())) == 2
     assert not any((events / name).exists() for name in run_folder.SUMMARY_RUNS)
     assert lines and "TensorBoard events" in lines[0]
+
+
+def test_lower_layer_errors_name_the_setting_and_the_command_line_names_its_flag(tmp_path):
+    """Issue 11: the library speaks its own terms (a notebook has no flags); the error carries the
+    setting's name, which the command line turns into the flag of the recipe at hand."""
+    from cnn_cookbook import cli
+    from cnn_cookbook.datasets import video
+    from cnn_cookbook.errors import CookbookError
+    from cnn_cookbook.fileio import ensure_dir
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    with pytest.raises(CookbookError) as models:  # a models folder: no flag is implied
+        ensure_dir(blocker / "models")
+    with pytest.raises(CookbookError) as output:
+        ensure_dir(blocker / "out", field="output_dir")
+    with pytest.raises(CookbookError) as sampling:
+        video.check_sampling(every=2, fps=1.0)
+    for info in (models, output, sampling):
+        assert "--" not in str(info.value), info.value
+    assert "cannot create folder" in str(models.value) and models.value.fields == ()
+
+    parser = cli.parser("test")
+    parser.add_argument("--output-dir")
+    parser.add_argument("--every", type=int)
+    parser.add_argument("--fps", type=float)
+    parser.parse_args([])
+    assert cli.error_line(models.value) == str(models.value)
+    assert cli.error_line(output.value).endswith("(set with --output-dir)")
+    assert cli.error_line(sampling.value).endswith("(set with --every and --fps)")

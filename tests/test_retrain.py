@@ -296,7 +296,7 @@ def test_missing_model_bad_graph_and_bad_images_give_clear_errors(tmp_path, stan
 
     with pytest.raises(MissingFileError, match="inception-2015-12-05.tgz") as info:
         iv3.locate_inception_v3("inception_v3", models_dir=tmp_path / "models")
-    assert "--download" in str(info.value) and "classify_image_graph_def.pb" in str(info.value)
+    assert "download it from" in str(info.value) and "classify_image_graph_def.pb" in str(info.value)
     assert iv3.locate_inception_v3("auto", models_dir=tmp_path / "models").stand_in
     (tmp_path / "text.pb").write_text("this is not a graph")
     with pytest.raises(DataFormatError, match="not a frozen TensorFlow GraphDef"):

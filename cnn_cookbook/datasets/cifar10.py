@@ -63,8 +63,9 @@ def binary_files(batches_dir, split):
     paths = [Path(batches_dir) / f"{name}.bin" for name in names]
     missing = [p.name for p in paths if not p.is_file()]
     if missing:
-        raise MissingFileError(f"{batches_dir} lacks {', '.join(missing)}; point --data-dir at the folder "
-                               f"holding {BINARY_FOLDER}/ (or cifar-10-binary.tar.gz), or use --dataset synthetic")
+        raise MissingFileError(f"{batches_dir} lacks {', '.join(missing)}; give the data folder holding "
+                               f"{BINARY_FOLDER}/ (or cifar-10-binary.tar.gz), or use the synthetic data set",
+                               field=("data_dir", "dataset"))
     return paths
 
 
@@ -183,8 +184,8 @@ def _unpickle(path):
     try:
         payload = Path(path).read_bytes()
     except FileNotFoundError:
-        raise MissingFileError(f"{path} does not exist; point --data-dir at the folder holding "
-                               f"{PYTHON_FOLDER}/ (or cifar-10-python.tar.gz)") from None
+        raise MissingFileError(f"{path} does not exist; give the data folder holding "
+                               f"{PYTHON_FOLDER}/ (or cifar-10-python.tar.gz)", field="data_dir") from None
     except OSError as exc:
         raise DataFormatError(f"cannot read {path} ({exc.strerror or type(exc).__name__}); it should be "
                               "a CIFAR-10 python batch file") from None
@@ -392,7 +393,8 @@ def find_cifar10(dataset="auto", data_dir="data", download=False, flavour="binar
     an error in every mode, never a silent fallback.
     """
     if dataset not in DATASETS:
-        raise CookbookError(f"--dataset must be one of {', '.join(DATASETS)}, not {dataset!r}")
+        raise CookbookError(f"the data set must be one of {', '.join(DATASETS)}, not {dataset!r}",
+                            field="dataset")
     if flavour not in FLAVOURS:
         raise ValueError(f"flavour must be 'binary' or 'python', not {flavour!r}")
     folder = FLAVOURS[flavour][0]
@@ -404,7 +406,7 @@ def find_cifar10(dataset="auto", data_dir="data", download=False, flavour="binar
                 raise
         root = synthetic_cifar10(data_dir, **synthetic_sizes)
         if announce:
-            announce(f"CIFAR-10 not found in {data_dir} (use --download or --data-dir); "
+            announce(f"CIFAR-10 not found in {data_dir} (download it, or give the folder that holds it); "
                      f"using the synthetic stand-in in {root}")
         return root / folder, "synthetic"
     return synthetic_cifar10(data_dir, **synthetic_sizes) / folder, "synthetic"

@@ -8,10 +8,10 @@ Preprocessing by network (``style``):
 
 - ``cookbook`` (cookbook ch. 8): pixels 0..255, central crop/pad to 24x24; training adds a random
   left-right flip, brightness +-63 and contrast x0.2..1.8; then per-image standardisation.
-  The seed distorts its test images too; here they are not.
+  The cookbook distorts its test images too; here they are not.
 - ``hvass`` (Hvass #06): pixels 0..1; training takes a random 24x24 crop, flip, hue +-0.05,
   contrast x0.3..1.0, brightness +-0.2, saturation x0..2, clipped to 0..1; testing a central crop.
-- ``keras-style`` (seed 002): the whole 32x32 image as x/255 - 0.5, no augmentation.
+- ``keras-style`` (the Keras-style tutorial): the whole 32x32 image as x/255 - 0.5, no augmentation.
 
 Evaluation streams cover the test set exactly once per pass: :func:`queue_eval_stream` reads the
 files cyclically with one reader and takes exactly N records per pass (the last batch is
@@ -181,8 +181,8 @@ def queue_train_batch(batches_dir, batch_size=128, style="cookbook", min_after_d
     files, count = checked_binary_files(batches_dir, "train")
     if shard is not None:
         if num_threads > 1:
-            raise DataFormatError("a sharded queue pipeline reads with one thread; use --reader-threads 1 "
-                                  "or --pipeline dataset in a cluster")
+            raise DataFormatError("a sharded queue pipeline reads with one thread; use one reader thread "
+                                  "or the tf.data pipeline in a cluster", field=("reader_threads", "pipeline"))
         count = count // shard[1]
     min_after_dequeue = max(0, min(min_after_dequeue, count - batch_size))
     if seed is not None:
@@ -190,7 +190,7 @@ def queue_train_batch(batches_dir, batch_size=128, style="cookbook", min_after_d
     with tf.name_scope("train_input"):
         filename_queue = tf.train.string_input_producer(files, seed=seed)
         tensors = []
-        for _ in range(max(1, num_threads)):  # one reader per thread, like the anchor's
+        for _ in range(max(1, num_threads)):  # one reader per thread, as the cookbook reads
             reader = tf.FixedLengthRecordReader(record_bytes=RECORD_BYTES)
             key, record = reader.read(filename_queue)
             image, label = decode_record(record)

@@ -11,7 +11,7 @@ sub-folder per class, holding that class's images.  Here:
 - :func:`export_cifar_python` writes CIFAR-10 python batches as PNGs into ``train_dir/<class>/``
   and ``validation_dir/<class>/`` with the labels file (the cookbook's "retrain" preparation).
 
-Seed bug fixed in the export: the seed reshaped each 3072-byte row to [3, 32, 32] and called
+Bug fixed in the export: the cookbook reshaped each 3072-byte row to [3, 32, 32] and called
 ``.transpose()``, which reverses *all* axes and gives [W, H, C]: every image was saved mirrored
 along its diagonal.  :func:`cifar_row_to_hwc` uses ``transpose(1, 2, 0)`` (C,H,W -> H,W,C).
 """
@@ -110,8 +110,9 @@ def split_image_lists(folders, validation_percentage=10, testing_percentage=10):
     """
     if not (0 <= validation_percentage and 0 <= testing_percentage
             and validation_percentage + testing_percentage < 100):
-        raise CookbookError("--validation-percentage and --testing-percentage must be >= 0 and "
-                            f"sum to less than 100 (got {validation_percentage} and {testing_percentage})")
+        raise CookbookError("the validation and testing percentages must be >= 0 and sum to less than 100 "
+                            f"(got {validation_percentage} and {testing_percentage})",
+                            field=("validation_percentage", "testing_percentage"))
     lists = {}
     for name in folders.class_names:
         sets = {split: [] for split in SPLITS}
@@ -184,16 +185,17 @@ def export_cifar_python(batches_dir, output_dir, read_batch, class_names, source
     missing = [name for name, _ in plan if not (batches_dir / name).is_file()]
     if missing:
         raise CookbookError(f"{batches_dir} lacks {', '.join(missing)}; it should be the extracted "
-                            "cifar-10-batches-py folder (run with --download, or delete it to re-extract)")
+                            "cifar-10-batches-py folder (download it, or delete it to re-extract)",
+                            field="download")
     stamp = output_dir / "source.json"
     if stamp.is_file():
         previous = json.loads(stamp.read_text()).get("source")
         if previous != source:
             raise CookbookError(f"{output_dir} holds images prepared from {previous!r}, not {source!r}; "
-                                "choose another --output-dir or delete that folder")
+                                "choose another output folder or delete that one", field="output_dir")
     # every batch is read (and checked) before the first file is written: a bad batch leaves nothing
     batches = [(batch_name, subset, read_batch(batches_dir / batch_name)) for batch_name, subset in plan]
-    ensure_dir(output_dir)
+    ensure_dir(output_dir, field="output_dir")
     if not stamp.is_file():
         write_json(stamp, {"source": source, "classes": list(class_names)})
     written = kept = 0

@@ -150,9 +150,9 @@ def read_idx_folder(directory, validation_size=None, num_classes=len(DIGITS)):
     if validation_size is None:
         validation_size = default_validation_size(len(train_labels))
     if not 0 <= validation_size < len(train_labels):
-        raise DataFormatError(f"{files['train_images']} has {len(train_labels)} images; "
-                              f"--validation-size {validation_size} must leave at least one for "
-                              f"training (give --validation-size {len(train_labels) - 1} or less)")
+        raise DataFormatError(f"{files['train_images']} has {len(train_labels)} images; a validation set "
+                              f"of {validation_size} must leave at least one for training (hold out "
+                              f"{len(train_labels) - 1} or fewer)", field="validation_size")
 
     def split(images, labels):
         return Split((images.astype(np.float32) / 255.0)[..., None], labels.astype(np.int32))
@@ -202,9 +202,9 @@ def _real(dataset, directory, download_missing):
     if missing and not download_missing:
         remotes = [downloads.remote_file(f"{dataset}/{FILES[key]}") for key in missing]
         bases = sorted({url[:-len(remotes[0].filename)] for url in remotes[0].urls})
-        raise MissingFileError(f"{directory} lacks {', '.join(r.filename for r in remotes)}; run with "
-                               f"--download to fetch them from {' or '.join(bases)}, or place them by "
-                               f"hand in {directory.resolve()}")
+        raise MissingFileError(f"{directory} lacks {', '.join(r.filename for r in remotes)}; download "
+                               f"them from {' or '.join(bases)}, or place them by hand in "
+                               f"{directory.resolve()}", field="download")
     for key in missing:
         downloads.fetch(f"{dataset}/{FILES[key]}", directory, download=True)
     return directory
@@ -222,16 +222,18 @@ def load_mnist(dataset="auto", data_dir=None, download=False, validation_size=No
     progress bar while the synthetic digits are generated.
     """
     if dataset not in DATASETS:
-        raise CookbookError(f"--dataset must be one of {', '.join(DATASETS)}, not {dataset!r}")
+        raise CookbookError(f"the data set must be one of {', '.join(DATASETS)}, not {dataset!r}",
+                            field="dataset")
     if dataset == "idx" and data_dir is None:
-        raise CookbookError("--dataset idx needs --data-dir pointing at a folder with the four idx files")
+        raise CookbookError("the idx data set needs a data folder holding the four idx files",
+                            field="data_dir")
     if dataset == "auto":
         directory = Path(data_dir) if data_dir else default_dir("mnist")
         try:
             _real("mnist", directory, download)
             dataset = "mnist"
         except (MissingFileError, OSError):
-            how = "could not be downloaded" if download else "--download was not given"
+            how = "could not be downloaded" if download else "downloading was not asked for"
             announce(f"MNIST is not in {directory} and {how}; using the embedded synthetic digits")
             dataset, data_dir = "synthetic", None
     directory = Path(data_dir) if data_dir else default_dir(dataset)

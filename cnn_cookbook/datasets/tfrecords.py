@@ -52,7 +52,7 @@ def find_image_files(data_dir, labels_file, shuffle_seed=SHUFFLE_SEED):
     data_dir = Path(data_dir)
     if not data_dir.is_dir():
         raise CookbookError(f"image folder {data_dir} does not exist; run the 'prepare' step first "
-                            "or give --train-directory / --validation-directory")
+                            "or give the folders of class images", field=("image_dir", "validation_dir"))
     names = read_labels_file(labels_file)
     folders = sorted(p.name for p in data_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
     missing = [n for n in names if not (data_dir / n).is_dir()]
@@ -124,8 +124,9 @@ def write_tfrecords(name, files, output_dir, num_shards, num_threads, progress=T
 
     if num_shards < 1 or num_threads < 1 or num_shards % num_threads:
         raise CookbookError(f"the number of shards ({num_shards}) must be a positive multiple of the "
-                            f"number of threads ({num_threads}); change --*-shards or --num-threads")
-    output_dir = ensure_dir(output_dir)
+                            f"number of threads ({num_threads}); change either",
+                            field=("train_shards", "validation_shards", "num_threads"))
+    output_dir = ensure_dir(output_dir, field="output_dir")
     ranges = np.linspace(0, len(files.filenames), num_threads + 1).astype(int)
     per_thread = num_shards // num_threads
     names = shard_names(name, num_shards)

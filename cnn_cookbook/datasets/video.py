@@ -70,13 +70,13 @@ def frame_filter(sampling, native_fps):
 
 def check_sampling(every=None, fps=None, max_size=None):
     if every is not None and fps is not None:
-        raise CookbookError("give --every N or --fps R, not both")
+        raise CookbookError("keep every Nth frame or frames at a rate, not both", field=("every", "fps"))
     if every is not None and every < 1:
-        raise CookbookError(f"--every must be >= 1, not {every}")
+        raise CookbookError(f"every Nth frame needs N >= 1, not {every}", field="every")
     if fps is not None and not fps > 0:
-        raise CookbookError(f"--fps must be > 0, not {fps}")
+        raise CookbookError(f"the frame rate must be > 0, not {fps}", field="fps")
     if max_size is not None and max_size < 1:
-        raise CookbookError(f"--max-size must be >= 1, not {max_size}")
+        raise CookbookError(f"the largest frame side must be >= 1 pixel, not {max_size}", field="max_size")
     return Sampling(every if fps is None else None, fps, max_size)
 
 
@@ -172,7 +172,7 @@ def list_videos(videos_dir):
     root = Path(videos_dir)
     if not root.is_dir():
         raise CookbookError(f"video folder {root} does not exist; give a folder with one sub-folder of "
-                            "videos per class (--videos-dir)")
+                            "videos per class", field="videos_dir")
     return {folder.name: sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith("."))
             for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))}
 

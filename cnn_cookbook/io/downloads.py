@@ -173,7 +173,7 @@ def missing_file_message(remote, path, tried=()):
     if tried:
         lines.append("download failed: " + "; ".join(f"{url} ({why})" for url, why in tried))
     else:
-        lines.append("run with --download to fetch it from " + " or ".join(mirror_urls(remote)))
+        lines.append("download it from " + " or ".join(mirror_urls(remote)))
     lines.append(f"or place the file by hand at {Path(path).resolve()}")
     if remote.note:
         lines.append(remote.note)
@@ -314,9 +314,9 @@ def _verify_placed(remote, path):
                                     "actual": f"{algorithm}:{actual}"})
         return
     raise ChecksumError(f"{path} does not match the published checksum of {remote.filename}: expected "
-                        f"{algorithm} {expected}, got {actual}; delete it and run with --download, or "
-                        "give --accept-checksum-mismatch to use this different file knowingly (it is "
-                        "recorded in metrics.json)")
+                        f"{algorithm} {expected}, got {actual}; delete it and download it again, or "
+                        "accept the checksum mismatch to use this different file knowingly (it is "
+                        "recorded in metrics.json)", field=("download", "accept_checksum_mismatch"))
 
 
 def fetch(key, directory, download=False, progressbar=True, deadline=None, max_bytes=None):
@@ -338,7 +338,7 @@ def fetch(key, directory, download=False, progressbar=True, deadline=None, max_b
         _verify_placed(remote, path)
         return path
     if not download:
-        raise MissingFileError(missing_file_message(remote, path))
+        raise MissingFileError(missing_file_message(remote, path), field="download")
     ensure_dir(directory)
     known_hash = remote.known_hash or _tofu_hash(path)
     deadline, max_bytes = _limits(remote, deadline, max_bytes)
@@ -464,7 +464,7 @@ def extract_archive(archive, destination):
     and the files belong to the user running this, not to the archive's uid/gid.  Unpacking
     happens in a temp folder beside ``destination`` which then takes its place, so an
     interrupted run (Ctrl-C or SIGTERM) leaves either nothing or the whole tree.  A finished extraction is not
-    repeated (the seeds re-extract on every run).  A damaged archive (bad header, corrupt
+    repeated (the tutorials re-extract on every run).  A damaged archive (bad header, corrupt
     compressed data, a CRC mismatch) is one :class:`DataFormatError`.
     """
     archive, destination = Path(archive), Path(destination)

@@ -65,7 +65,7 @@ def read_image(path, mode="RGB", max_pixels=None, min_size=None, purpose="this r
                 if width * height > limit:
                     raise ImageTooLarge(f"image {path} is {width}x{height} = {width * height / 1e6:.0f} "
                                         f"megapixels, over the limit of {limit / 1e6:g}; shrink it, or "
-                                        "raise the limit with --max-pixels if you have the memory")
+                                        "raise the pixel limit if you have the memory", field="max_pixels")
                 if min_size and min(width, height) < min_size:
                     raise CookbookError(f"image {path} is {width}x{height} pixels; {purpose} needs at "
                                         f"least {min_size}x{min_size}: give a larger image")
@@ -74,7 +74,7 @@ def read_image(path, mode="RGB", max_pixels=None, min_size=None, purpose="this r
     except Image.DecompressionBombError:
         raise ImageTooLarge(f"image {path} claims more than {2 * Image.MAX_IMAGE_PIXELS / 1e6:.0f} megapixels, "
                             f"over the limit of {limit / 1e6:g} (a decompression bomb?); refusing to decode "
-                            "it; raise the limit with --max-pixels if the image is real") from None
+                            "it; raise the pixel limit if the image is real", field="max_pixels") from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError, EOFError) as exc:
         reason = f" ({str(exc)[:80]})" if str(exc) else ""
         raise UnreadableImage(f"cannot read image {path}: {type(exc).__name__}{reason}; replace it "

@@ -65,7 +65,7 @@ def find_inception5h(models_dir=None, download_missing=False):
         archive = downloads.fetch("inception5h", models_dir, download_missing)
     except MissingFileError as exc:
         raise MissingFileError(f"{exc}; or put the extracted {GRAPH_FILE} in {folder}/, or pass "
-                               "--graph PATH") from None
+                               "--graph PATH", field=exc.field) from None
     downloads.extract_archive(archive, folder)
     found = _find_graph(folder)
     if found is None:

@@ -145,7 +145,7 @@ def locate_inception_v3(model="auto", graph=None, models_dir=None, download=Fals
             try:
                 archive = downloads.fetch("inception_v3", models_dir, download)
             except MissingFileError as exc:
-                raise MissingFileError(f"Inception v3 graph {real_graph} not found: {exc}") from None
+                raise MissingFileError(f"Inception v3 graph {real_graph} not found: {exc}", field=exc.field) from None
             downloads.extract_archive(archive, real_dir)
             if not real_graph.is_file():
                 raise DataFormatError(f"{archive} did not contain {GRAPH_FILENAME}; delete {archive} and "

@@ -21,6 +21,7 @@ single process's.
 import argparse
 import json
 import re
+import subprocess
 import sys
 import tempfile
 import time
@@ -31,6 +32,8 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import machine, np, table  # noqa: E402
+
+from cnn_cookbook.launcher import LocalCluster  # noqa: E402
 
 
 def loopback_bytes():
@@ -52,8 +55,6 @@ def recipe_flags(args, output_dir):
 
 
 def run_single(args, output_dir):
-    import subprocess
-
     began = loopback_bytes()
     subprocess.run([sys.executable, str(REPO / "recipes" / "mnist_cnn.py"), *recipe_flags(args, output_dir)],
                    check=True, stdout=subprocess.DEVNULL)
@@ -61,8 +62,6 @@ def run_single(args, output_dir):
 
 
 def run_cluster(args, output_dir, workers, sync):
-    from cnn_cookbook.launcher import LocalCluster
-
     flags = recipe_flags(args, output_dir) + (["--sync-replicas"] if sync else [])
     cluster = LocalCluster(REPO / "recipes" / "mnist_cnn.py", flags, ps=1, workers=workers,
                            log_dir=output_dir / "logs", echo=lambda line: None)
@@ -75,6 +74,7 @@ def run_cluster(args, output_dir, workers, sync):
 
 def parameters(checkpoint_dir):
     """Trainable parameters in the chief's last checkpoint (optimizer slots and the step left out)."""
+    # imported here, after the clusters ran: the launching process needs no TensorFlow until now
     from cnn_cookbook.tf1 import tf
 
     path = tf.train.latest_checkpoint(str(checkpoint_dir))

@@ -31,6 +31,7 @@ WORKLOADS = {  # name: (network, image shape, batch size)
 
 def measure(workload, steps, warmup=10):
     """images/s of ``steps`` training steps of one workload, in this process's TensorFlow."""
+    # imported here: only the measuring subprocesses import TensorFlow, each its own stack's
     import numpy as np
 
     from cnn_cookbook import training

@@ -591,7 +591,7 @@ def dream(graph_path, *, layers=None, channels=None, image="astronaut", max_size
         if settings.renderer == "deepdream":  # before anything is moved or written
             resolved = settings.resolved()
             check_octaves(start.shape, resolved["octaves"], resolved["octave_scale"])
-        run_folder.keep_earlier_run(output_dir, announce=announce)
+        run_folder.keep_earlier_run(output_dir, announce=announce, summaries_dir=summaries_dir)
         logdir = ensure_writable_dir(summaries_dir or output_dir / "tensorboard")
         with new_session(graph, device) as session:
             dreamer = Dreamer(session, network)

@@ -49,7 +49,7 @@ from cnn_cookbook.fileio import ensure_dir, ensure_writable_dir, save_image
 from cnn_cookbook.io import downloads
 from cnn_cookbook.io.images import load_image_or_photo
 from cnn_cookbook.nets.vgg16 import load_vgg16_graph
-from cnn_cookbook.nets.vgg19 import load_vgg19_mat, locate_vgg19
+from cnn_cookbook.nets.vgg19 import center_crop_resize, load_vgg19_mat, locate_vgg19, top_classes
 from cnn_cookbook.paths import models_root
 from cnn_cookbook.plots import image_grid, new_figure
 from cnn_cookbook.results import ChapterRun
@@ -672,7 +672,7 @@ def transfer_style(network, content, styles, *, settings=None, style_blend=None,
     output = Path(output) if output else output_dir / "stylized.png"
     sources = sources or {}
     label = network_label(network)
-    run_folder.keep_earlier_run(output_dir)
+    run_folder.keep_earlier_run(output_dir, summaries_dir=summaries_dir)
     logdir = ensure_writable_dir(summaries_dir or output_dir / "tensorboard")
     graph = tf.Graph()
     with graph.as_default():
@@ -753,6 +753,41 @@ def _follow_steps(steps, settings, writers, step_pattern, progress):
 
 def describe_losses(losses):
     return " ".join(f"{name} {value:.4g}" for name, value in losses.items())
+
+
+# ---------------------------------------------------------------------------------------------
+# The VGG-19 check: is the .mat file loaded right?
+
+
+@run_folder.claiming
+def check_vgg19(path=None, *, image="chelsea", top_k=5, download=False, seed=0, device="auto",
+                output_dir="runs/vgg19_check", announce=print):
+    """Classify ``image`` (a file or a bundled photograph) with VGG-19's own fc6-fc8 head, in a
+    Graph and Session of its own; returns a :class:`~cnn_cookbook.results.ChapterRun` whose
+    metrics hold the ``top_k`` classes.  ``path``: the .mat file (default: the real one in the
+    models folder; ``download`` fetches it).  A loader that swapped the kernels' height and width
+    (as the cookbook's does) gives wrong or unsure classes on a clear photograph.
+    """
+    path = path or downloads.fetch("vgg19", models_root(), download=download)
+    network = load_vgg19_mat(path)
+    for note in network.notes:
+        announce(f"vgg19: {note}")
+    picture, note = read_image(image)
+    if note:
+        announce(f"note: {image}: {note}")
+    picture = center_crop_resize(picture, network.image_size)
+    run_folder.keep_earlier_run(ensure_dir(output_dir), announce=announce)
+    graph = tf.Graph()
+    with graph.as_default():
+        images = tf.placeholder(tf.float32, [None, *network.image_size, 3])
+        probabilities = network.stack().classify(images)
+    with new_session(graph, device) as session:
+        result = session.run(probabilities, {images: picture[None]})[0]
+    top = top_classes(result, network.class_names, top_k)
+    metrics = {"network_file": str(path), "image": image, "seed": seed,
+               "top": [{"class": name, "probability": probability} for name, probability in top],
+               "checksum_mismatch_accepted": list(downloads.ACCEPTED_MISMATCHES)}
+    return ChapterRun(metrics=metrics, outputs={"probabilities": result})
 
 
 if __name__ == "__main__":  # `python -m cnn_cookbook.stylenet` runs the recipe of that name

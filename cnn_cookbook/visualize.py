@@ -10,26 +10,33 @@ look inside their own network.
 - :func:`maximize_activation`: Hvass #13, gradient ascent from grey noise with the step
   ``1 / std(g)`` and the pixels clipped to the network's range, for a channel of a layer or a
   class logit.
-- :func:`maximum_stimuli`: the Keras CIFAR-10 tutorial, gradient ascent from grey noise with the gradient divided
-  by its L2 norm, for several filters of a conv layer at once (one image per filter in a batch,
-  when the graph takes batches); :func:`stimuli_figure` draws the grid.
+- :func:`maximum_stimuli`: the Keras CIFAR-10 tutorial, gradient ascent from grey noise with the
+  gradient divided by its L2 norm, for several filters of a conv layer at once (one image per
+  filter in a batch, when the graph takes batches); :func:`stimuli_figure` draws the grid.
+- :func:`visualize_filters`: the chapter (either of the two above, on a network it loads, in a
+  Graph and Session of its own).
 
-Fixes against the Keras CIFAR-10 tutorial: the title showed the filter index after it was incremented (filter #1
-was the image of filter 0); filters whose activation stayed negative were silently skipped and
-replaced by the next one (the grid's indices no longer matched the filters) - here every
-requested filter is drawn, and the inactive ones are marked; the noise had (width, height)
-swapped and three channels hard-coded.
+Fixes against the Keras CIFAR-10 tutorial: the title showed the filter index after it was
+incremented (filter #1 was the image of filter 0); filters whose activation stayed negative were
+silently skipped and replaced by the next one (the grid's indices no longer matched the filters)
+- here every requested filter is drawn, and the inactive ones are marked; the noise had (width,
+height) swapped and three channels hard-coded.
 """
 
 from collections import namedtuple
 
 import numpy as np
 
+from cnn_cookbook import plots, run_folder, summaries
+from cnn_cookbook import progress as progress_bars
+from cnn_cookbook.deepdream import layer_objective
 from cnn_cookbook.errors import CookbookError
-# the loaders live with the networks; named here too because the filter recipe and notebooks use them
-from cnn_cookbook.nets.checkpoint import load_checkpoint_network  # noqa: F401
-from cnn_cookbook.nets.inception_v3 import find_inception_v3, load_inception_v3  # noqa: F401
-from cnn_cookbook.tf1 import tf
+from cnn_cookbook.fileio import ensure_dir, ensure_writable_dir, save_image
+from cnn_cookbook.nets import inception5h
+from cnn_cookbook.nets.checkpoint import load_checkpoint_network
+from cnn_cookbook.nets.inception_v3 import find_inception_v3, load_inception_v3
+from cnn_cookbook.results import ChapterRun
+from cnn_cookbook.tf1 import new_session, seed_everything, tf
 
 #: ``images`` [N, H, W, C] in the network's value range, display images [N, H, W, C] 0..255,
 #: and per-image objective values before and after the ascent
@@ -60,7 +67,7 @@ def grey_noise(count, height, width, channels, value_range, amplitude, rng):
 
 
 def standardized_display(images, spread=0.25):
-    """The Keras tutorial's ``image_values_to_rgb``: each image to mean 0.5, std ``spread``, then 0..255."""
+    """The Keras tutorial's ``image_values_to_rgb``: each image to mean 0.5, std ``spread``, 0..255."""
     images = np.asarray(images, dtype=np.float64)
     axes = tuple(range(1, images.ndim))
     mean = images.mean(axis=axes, keepdims=True)
@@ -133,8 +140,6 @@ def maximum_stimuli(session, network, layer, filters, steps=20, step_size=1.0, i
 def stimuli_figure(stimuli, layer, cols=8):
     """The Keras tutorial's grid (2 rows x 8 by default): each filter's stimulus, titled with its index;
     filters whose activation stayed <= 0 are marked ``(inactive)``."""
-    from cnn_cookbook import plots
-
     titles = [f"filter #{f}" + ("" if a > 0 else " (inactive)") for f, a in zip(stimuli.filters, stimuli.after)]
     return plots.image_grid(list(stimuli.display), titles, cols=min(cols, len(titles)), vmax=255.0,
                             title=f"maximum stimuli of {layer}")
@@ -193,6 +198,193 @@ def class_score(network, class_id):
     return network.logits[0, class_id]
 
 
+# ---------------------------------------------------------------------------------------------
+# The chapter
+
+MODELS = ("checkpoint", "inception5h", "inception_v3")
+
+
+def load_network(model="checkpoint", checkpoint_dir=None, graph_path=None, download=False):
+    """The network to look into, in the default graph: ``checkpoint`` (one trained by the MNIST or
+    CIFAR-10 recipes, rebuilt from ``checkpoint_dir``), ``inception5h`` or ``inception_v3`` (the
+    frozen graph at ``graph_path``, default the one in the models folder; ``download`` fetches it)."""
+    if model == "checkpoint":
+        return load_checkpoint_network(checkpoint_dir)
+    if model == "inception5h":
+        return inception5h.load_inception5h(graph_path or inception5h.find_inception5h(download_missing=download))
+    if model == "inception_v3":
+        return load_inception_v3(graph_path or find_inception_v3(download_missing=download))
+    raise CookbookError(f"model must be one of {', '.join(MODELS)}, not {model!r}", field="model")
+
+
+def list_layers(model="checkpoint", checkpoint_dir=None, graph_path=None, download=False):
+    """``[(layer, channels), ...]`` of the network :func:`load_network` loads (in a Graph of its own)."""
+    with tf.Graph().as_default():
+        return load_network(model, checkpoint_dir, graph_path, download).describe_layers()
+
+
+def default_layers(network, model):
+    """What the chapter shows unless told: every conv layer of a trained network, inception5h's
+    mixed4d_3x3_bottleneck_pre_relu, Inception v3's fifth conv layer (Hvass #13 shows conv_4)."""
+    if model == "inception5h":
+        return ["mixed4d_3x3_bottleneck_pre_relu"]
+    if model == "inception_v3":
+        names = list(network.layers)
+        return names[min(4, len(names) - 1):][:1]
+    convs = [name for name in network.layers if name.startswith("conv")]
+    return convs or list(network.layers)
+
+
+def file_name(text):
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in text)
+
+
+@run_folder.claiming
+def visualize_filters(*, model="checkpoint", checkpoint_dir="runs/mnist_cnn/checkpoints", graph_path=None,
+                      download=False, layers=None, filters=16, first_filter=0, channel=None, class_ids=None,
+                      steps=None, threshold=0.99, step_size=1.0, image_size=128, seed=0, device="auto",
+                      output_dir="runs/visualize_filters", summaries_dir=None, progress=True, announce=print):
+    """The chapter, in a Graph and Session of its own; returns a
+    :class:`~cnn_cookbook.results.ChapterRun`.
+
+    Without ``channel`` and ``class_ids``: the maximum-stimulus grid (:func:`maximum_stimuli`,
+    ``steps`` default 20) of ``filters`` filters from ``first_filter`` of each of ``layers``
+    (default :func:`default_layers`).  With them: Hvass #13's ascent (:func:`maximize_activation`)
+    for each class logit in ``class_ids`` (until the class has probability ``threshold``; at
+    most ``steps``, default 200) and for ``channel`` of each layer (``steps``, default 30),
+    each image written as ``<target>_image.png``.  ``image_size``: the side for networks that
+    take any size.  TensorBoard events (train/: the images, and each ascent's objective per
+    step) go to ``summaries_dir`` (default ``output_dir/tensorboard``); an earlier run in
+    ``output_dir`` is moved aside first.  Metrics and one figure per grid or image are returned.
+    """
+    output_dir = ensure_dir(output_dir)
+    graph = tf.Graph()
+    with graph.as_default():
+        network = load_network(model, checkpoint_dir, graph_path, download)
+        layers = layers or default_layers(network, model)
+        rng = seed_everything(seed)
+        # every op is built before the session starts: the ascents add none
+        if class_ids or channel is not None:
+            targets, probabilities = _ascent_targets(network, layers, channel, class_ids or [])
+        else:
+            grids = {layer: StimulusOps(network, layer) for layer in layers}
+            shown = {layer: _filter_range(layer, ops.channels, first_filter, filters) for layer, ops in grids.items()}
+        metrics = {"network": network.name, "seed": seed, "results": []}
+        with new_session(graph, device) as session:
+            if network.restore:
+                network.restore(session)
+            # after the restore: a checkpoint folder inside output_dir may be part of what moves
+            run_folder.keep_earlier_run(output_dir, announce=announce, summaries_dir=summaries_dir)
+            logdir = ensure_writable_dir(summaries_dir or output_dir / "tensorboard")
+            with summaries.RunWriters(logdir, graph) as writers:
+                if class_ids or channel is not None:
+                    settings = dict(steps=steps, step_size=step_size, image_size=image_size, threshold=threshold)
+                    figures = _ascend(session, network, targets, probabilities, settings, rng, writers,
+                                      output_dir, metrics, progress, announce)
+                else:
+                    figures = _grids(session, network, grids, shown, steps or 20, step_size, image_size, rng,
+                                     writers, metrics, progress, announce)
+    return ChapterRun(metrics=metrics, figures=figures, paths={"tensorboard": logdir})
+
+
+def _filter_range(layer, channels, first, count):
+    if not 0 <= first < channels:
+        raise CookbookError(f"the first filter {first} is out of range for layer {layer!r}, which has "
+                            f"{channels} filters (0..{channels - 1})", field="first_filter")
+    return list(range(first, min(first + count, channels)))
+
+
+class _Target(namedtuple("_Target", ["name", "score", "gradient", "watched"])):
+    """One ascent: output name, objective, its input gradient, the class probability watched."""
+
+
+def _ascent_targets(network, layers, channel, class_ids):
+    probabilities = tf.nn.softmax(network.logits[0]) if network.logits is not None else None
+    targets = [(f"class_{class_id}", class_score(network, class_id), probabilities[class_id])
+               for class_id in class_ids]
+    if channel is not None:
+        targets += [(f"{file_name(layer)}_channel_{channel}", layer_objective(network, layer, channel)[0], None)
+                    for layer in layers]
+    return [_Target(name, score, tf.gradients(score, network.images)[0], watched)
+            for name, score, watched in targets], probabilities
+
+
+def _ascend(session, network, targets, probabilities, settings, rng, writers, output_dir, metrics, progress,
+            announce):
+    """Hvass #13's ascent for each target: its image, metrics entry, figure and report line."""
+    figures = {}
+    threshold = settings["threshold"]
+    lo, hi = network.value_range
+    for target in targets:
+        watched = target.watched is not None
+        limit = settings["steps"] or (200 if watched else 30)
+        with progress_bars.bar(total=limit, desc=target.name, unit="step", enabled=progress) as bar:
+            result = maximize_activation(session, network, target.score, limit, settings["step_size"],
+                                         (settings["image_size"],) * 2, rng, gradient=target.gradient,
+                                         probability=target.watched, threshold=threshold if watched else None,
+                                         on_step=bar.update)
+        pixels = (result.image - lo) / (hi - lo) * 255.0
+        save_image(output_dir / f"{target.name}_image.png", pixels[..., 0] if pixels.shape[-1] == 1 else pixels)
+        writers.images("train", target.name, pixels, len(result.scores))
+        for step, value in enumerate(result.scores):
+            writers.scalars("train", step, {f"{target.name}/objective": value})
+        entry = {"target": target.name, "objective_before": result.scores[0], "objective_after": result.scores[-1]}
+        if watched:
+            entry.update(steps_run=len(result.probabilities) - (0 if result.reached else 1), step_limit=limit,
+                         threshold=threshold, reached=bool(result.reached),
+                         target_probability=result.probabilities[-1])
+        if probabilities is not None:
+            probs = session.run(probabilities, {network.images: result.image[None]})
+            top = int(np.argmax(probs))
+            names = network.class_names
+            entry.update(predicted_class=top, predicted_probability=float(probs[top]),
+                         predicted_name=names[top] if names and top < len(names) else None)
+        metrics["results"].append(entry)
+        figures[target.name] = plots.scored_image(pixels / 255.0, _ascent_title(target.name, entry, watched))
+        announce(_ascent_line(target.name, entry, watched))
+    return figures
+
+
+def _ascent_title(name, entry, watched):
+    title = name.replace("_", " ")
+    if watched:
+        reached = "reached" if entry["reached"] else f"NOT reached, limit {entry['step_limit']}"
+        return (f"{title}: p = {100 * entry['target_probability']:.2f}% after {entry['steps_run']} steps"
+                f"\n(threshold {100 * entry['threshold']:g}% {reached})")
+    if "predicted_class" in entry:
+        return f"{title}: classified {entry['predicted_class']} ({100 * entry['predicted_probability']:.2f}%)"
+    return title
+
+
+def _ascent_line(name, entry, watched):
+    line = f"{name}: objective {entry['objective_before']:.4f} -> {entry['objective_after']:.4f}"
+    if "predicted_class" in entry:
+        line += f", classified as {entry['predicted_class']} ({100 * entry['predicted_probability']:.2f}%)"
+    if watched:
+        line += (f"; p({name.split('_')[1]}) {100 * entry['target_probability']:.2f}% after {entry['steps_run']} "
+                 f"steps: threshold {100 * entry['threshold']:g}% "
+                 + ("reached" if entry["reached"] else f"not reached within {entry['step_limit']} steps "
+                                                      "(raise --steps)"))
+    return line
+
+
+def _grids(session, network, grids, shown, steps, step_size, image_size, rng, writers, metrics, progress,
+           announce):
+    """The maximum-stimulus grid of each layer: its figure, metrics entry and report line."""
+    figures = {}
+    for layer, ops in grids.items():
+        filters = shown[layer]
+        chunks = -(-len(filters) // (network.batch_size or len(filters) or 1))
+        with progress_bars.bar(total=steps * chunks, desc=layer, unit="step", enabled=progress) as bar:
+            stimuli = maximum_stimuli(session, network, layer, filters, steps, step_size, (image_size,) * 2,
+                                      rng=rng, ops=ops, on_step=bar.update)
+        figures[f"stimuli_{file_name(layer)}"] = stimuli_figure(stimuli, layer)
+        writers.images("train", f"stimuli_{file_name(layer)}", list(stimuli.display), steps)
+        metrics["results"].append({"layer": layer, "filters": stimuli.filters,
+                                   "activation_before": stimuli.before, "activation_after": stimuli.after})
+        announce(f"{layer}: mean activation of {len(stimuli.filters)} filters "
+                 f"{np.mean(stimuli.before):.4f} -> {np.mean(stimuli.after):.4f}")
+    return figures
 if __name__ == "__main__":  # `python -m cnn_cookbook.visualize` says which recipe to run
     from cnn_cookbook.__main__ import run_as_module
 

@@ -32,34 +32,15 @@ def parse_args(argv):
 @cli.main_wrapper
 def main(argv=None):
     args = parse_args(argv)
-    from cnn_cookbook.io.downloads import ACCEPTED_MISMATCHES, fetch
-    from cnn_cookbook.fileio import ensure_dir, write_json
-    from cnn_cookbook.nets.vgg19 import center_crop_resize, load_vgg19_mat, top_classes
-    from cnn_cookbook.paths import models_root
-    from cnn_cookbook.stylenet import read_image
-    from cnn_cookbook.tf1 import new_session, tf
+    from cnn_cookbook.run_folder import claim
+    from cnn_cookbook.stylenet import check_vgg19
 
-    path = args.vgg or fetch("vgg19", models_root(), download=args.download)
-    network = load_vgg19_mat(path)
-    for note in network.notes:
-        print(f"vgg19: {note}")
-    image, note = read_image(args.image)
-    if note:
-        print(f"note: {args.image}: {note}")
-    image = center_crop_resize(image, network.image_size)
-    graph = tf.Graph()
-    with graph.as_default():
-        images = tf.placeholder(tf.float32, [None, *network.image_size, 3])
-        probabilities = network.stack().classify(images)
-    with new_session(graph, args.device) as session:
-        result = session.run(probabilities, {images: image[None]})[0]
-    top = top_classes(result, network.class_names, args.top_k)
-    for rank, (name, probability) in enumerate(top, 1):
-        print(f"{rank}. {probability:7.2%}  {name}")
-    output_dir = ensure_dir(args.output_dir, field="output_dir")
-    write_json(output_dir / "metrics.json", {"network_file": str(path), "image": args.image, "seed": args.seed,
-                                             "top": [{"class": n, "probability": p} for n, p in top],
-                                             "checksum_mismatch_accepted": list(ACCEPTED_MISMATCHES)})
+    with claim(args.output_dir) as output_dir:  # held until the outputs are written
+        run = check_vgg19(args.vgg, image=args.image, top_k=args.top_k, download=args.download, seed=args.seed,
+                          device=args.device, output_dir=output_dir)
+        cli.write_outputs(output_dir, run.metrics)
+    for rank, top in enumerate(run.metrics["top"], 1):
+        print(f"{rank}. {top['probability']:7.2%}  {top['class']}")
     return 0
 
 

@@ -16,7 +16,8 @@ import pytest
 from cnn_cookbook import deepdream, graphs, visualize
 from conftest import assert_one_line_error, assert_tensorboard_tags, load_recipe, run_in_process
 from cnn_cookbook.errors import CookbookError, DataFormatError, MissingFileError
-from cnn_cookbook.nets import inception5h
+from cnn_cookbook.nets import inception5h, inception_v3
+from cnn_cookbook.nets.checkpoint import load_checkpoint_network
 from cnn_cookbook.tf1 import new_session, tf
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -297,7 +298,7 @@ def test_visualize_filters_recipe_on_mnist_checkpoint(tmp_path, mnist_checkpoint
 def test_class_and_channel_maximisation_on_mnist_checkpoint(mnist_checkpoint):
     graph = tf.Graph()
     with graph.as_default():
-        network = visualize.load_checkpoint_network(mnist_checkpoint)
+        network = load_checkpoint_network(mnist_checkpoint)
         score = visualize.class_score(network, 3)
         with new_session(graph, "cpu") as session:
             network.restore(session)
@@ -343,13 +344,13 @@ def test_inception_v3_view_on_a_stand_in(tmp_path):
                                                           input_name="ResizeBilinear"), path)
     graph = tf.Graph()
     with graph.as_default():
-        network = visualize.load_inception_v3(path)
+        network = inception_v3.load_inception_v3(path)
         assert network.describe_layers() == [("conv", 4), ("mixed_10/tower_2/conv", 6)]
         assert network.batch_size == 1 and network.image_size == (299, 299)
         with pytest.raises(CookbookError, match="no logits"):
             visualize.class_score(network, 1)
     with tf.Graph().as_default(), pytest.raises(CookbookError, match="not Inception v3"):
-        visualize.load_inception_v3(graphs.write_graph_def(graphs.make_stand_in_graph_def([("c", 2)]),
+        inception_v3.load_inception_v3(graphs.write_graph_def(graphs.make_stand_in_graph_def([("c", 2)]),
                                                            tmp_path / "other.pb"))
 
 

@@ -35,7 +35,7 @@ from scipy.ndimage import gaussian_filter, gaussian_filter1d
 from cnn_cookbook import progress as progress_bars
 from cnn_cookbook import run_folder, summaries
 from cnn_cookbook.errors import CookbookError
-from cnn_cookbook.fileio import ensure_dir, ensure_writable_dir, save_image
+from cnn_cookbook.fileio import ensure_dir, save_image
 from cnn_cookbook.io.images import load_image_or_photo
 from cnn_cookbook.nets import inception5h
 from cnn_cookbook.plots import new_figure
@@ -578,7 +578,7 @@ def dream(graph_path, *, layers=None, channels=None, image="astronaut", max_size
     settings = settings or DreamSettings()
     kwargs = settings.renderer_kwargs()
     layers = list(layers or [DEFAULT_LAYER])
-    output_dir = ensure_dir(output_dir)
+    output_dir = ensure_dir(output_dir, "output_dir")
     graph = tf.Graph()
     with graph.as_default():
         network = load_network(graph_path, announce)
@@ -592,7 +592,7 @@ def dream(graph_path, *, layers=None, channels=None, image="astronaut", max_size
             resolved = settings.resolved()
             check_octaves(start.shape, resolved["octaves"], resolved["octave_scale"])
         run_folder.keep_earlier_run(output_dir, announce=announce, summaries_dir=summaries_dir)
-        logdir = ensure_writable_dir(summaries_dir or output_dir / "tensorboard")
+        logdir = summaries.events_folder(output_dir, summaries_dir)
         with new_session(graph, device) as session:
             dreamer = Dreamer(session, network)
             objective = dreamer.objective(score, description)

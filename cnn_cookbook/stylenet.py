@@ -45,7 +45,7 @@ import numpy as np
 from cnn_cookbook import progress as progress_bars
 from cnn_cookbook import run_folder, summaries
 from cnn_cookbook.errors import CookbookError
-from cnn_cookbook.fileio import ensure_dir, ensure_writable_dir, save_image
+from cnn_cookbook.fileio import ensure_dir, save_image
 from cnn_cookbook.io import downloads
 from cnn_cookbook.io.images import load_image_or_photo
 from cnn_cookbook.nets.vgg16 import load_vgg16_graph
@@ -667,13 +667,13 @@ def transfer_style(network, content, styles, *, settings=None, style_blend=None,
     """
     settings = settings or StyleSettings()
     style_blend_weights(len(styles), style_blend)  # fail before any heavy work
-    output_dir = ensure_dir(output_dir)
+    output_dir = ensure_dir(output_dir, "output_dir")
     step_pattern = check_step_pattern(step_pattern or str(output_dir / "step_%04d.png"))
     output = Path(output) if output else output_dir / "stylized.png"
     sources = sources or {}
     label = network_label(network)
     run_folder.keep_earlier_run(output_dir, summaries_dir=summaries_dir)
-    logdir = ensure_writable_dir(summaries_dir or output_dir / "tensorboard")
+    logdir = summaries.events_folder(output_dir, summaries_dir)
     graph = tf.Graph()
     with graph.as_default():
         rng = seed_everything(seed)
@@ -776,7 +776,7 @@ def check_vgg19(path=None, *, image="chelsea", top_k=5, download=False, seed=0, 
     if note:
         announce(f"note: {image}: {note}")
     picture = center_crop_resize(picture, network.image_size)
-    run_folder.keep_earlier_run(ensure_dir(output_dir), announce=announce)
+    run_folder.keep_earlier_run(ensure_dir(output_dir, "output_dir"), announce=announce)
     graph = tf.Graph()
     with graph.as_default():
         images = tf.placeholder(tf.float32, [None, *network.image_size, 3])

@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cnn_cookbook.fileio import ensure_dir
+from cnn_cookbook.fileio import ensure_dir, ensure_writable_dir
 from cnn_cookbook.tf1 import tf
 
 HISTOGRAMS = "cnn_cookbook_histograms"  # a collection of its own: merge_all() leaves it out
@@ -114,6 +114,14 @@ def image_summary(tag, images, value_range=(0.0, 255.0)):
         values.append(tf.Summary.Value(tag=name, image=tf.Summary.Image(
             height=height, width=width, colorspace=channels, encoded_image_string=png_bytes(pixels))))
     return tf.Summary(value=values)
+
+
+def events_folder(output_dir, summaries_dir=None):
+    """A run's TensorBoard folder: ``summaries_dir``, else ``output_dir/tensorboard``, checked
+    writable now (TensorFlow's event writer only logs a failure and carries on)."""
+    if summaries_dir:
+        return ensure_writable_dir(summaries_dir, "summaries_dir")
+    return ensure_writable_dir(Path(output_dir) / "tensorboard", "output_dir")
 
 
 class RunWriters:

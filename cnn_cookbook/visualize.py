@@ -31,7 +31,7 @@ from cnn_cookbook import plots, run_folder, summaries
 from cnn_cookbook import progress as progress_bars
 from cnn_cookbook.deepdream import layer_objective
 from cnn_cookbook.errors import CookbookError
-from cnn_cookbook.fileio import ensure_dir, ensure_writable_dir, save_image
+from cnn_cookbook.fileio import ensure_dir, save_image
 from cnn_cookbook.nets import inception5h
 from cnn_cookbook.nets.checkpoint import load_checkpoint_network
 from cnn_cookbook.nets.inception_v3 import find_inception_v3, load_inception_v3
@@ -150,8 +150,8 @@ def maximize_activation(session, network, score, steps=30, step_size=1.0, image_
     """Hvass #13: gradient ascent on one image to maximise scalar ``score``.
 
     Starts from mid-grey plus noise of 1/255 of the range (Hvass: uniform 128..129), steps by
-    ``step_size * g / std(g)`` (in units of 1/255 of the value range) and clips to the range.  ``gradient`` may be passed in so repeated calls
-    add no ops.  With a scalar ``probability`` tensor and a ``threshold``, the ascent stops as
+    ``step_size * g / std(g)`` (in units of 1/255 of the value range) and clips to the range.
+    ``gradient`` may be passed in so repeated calls add no ops.  With a scalar ``probability`` tensor and a ``threshold``, the ascent stops as
     soon as the probability reaches it (``steps`` is then the limit).  ``on_step()`` is called
     after each step (a progress bar's update).  Returns :class:`Maximized` (image HxWxC, score
     per step, before the step; with ``probability`` also its value per step and whether the
@@ -257,7 +257,7 @@ def visualize_filters(*, model="checkpoint", checkpoint_dir="runs/mnist_cnn/chec
     step) go to ``summaries_dir`` (default ``output_dir/tensorboard``); an earlier run in
     ``output_dir`` is moved aside first.  Metrics and one figure per grid or image are returned.
     """
-    output_dir = ensure_dir(output_dir)
+    output_dir = ensure_dir(output_dir, "output_dir")
     graph = tf.Graph()
     with graph.as_default():
         network = load_network(model, checkpoint_dir, graph_path, download)
@@ -275,7 +275,7 @@ def visualize_filters(*, model="checkpoint", checkpoint_dir="runs/mnist_cnn/chec
                 network.restore(session)
             # after the restore: a checkpoint folder inside output_dir may be part of what moves
             run_folder.keep_earlier_run(output_dir, announce=announce, summaries_dir=summaries_dir)
-            logdir = ensure_writable_dir(summaries_dir or output_dir / "tensorboard")
+            logdir = summaries.events_folder(output_dir, summaries_dir)
             with summaries.RunWriters(logdir, graph) as writers:
                 if class_ids or channel is not None:
                     settings = dict(steps=steps, step_size=step_size, image_size=image_size, threshold=threshold)

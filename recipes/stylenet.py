@@ -129,8 +129,9 @@ def main(argv=None):
     m = run.metrics
     if m["diverged"]:
         raise TrainingDiverged(run.outputs["diverged"])
+    tag = f" [{stylenet.STAND_IN}]" if network.stand_in else ""
     print(f"loss {m['initial_loss']:.4g} -> {m['final_loss']:.4g} (best at step {m['best_step']}), "
-          f"{m['seconds_per_step']:.2f} s/step; wrote {m['output']}" + (f" [{stylenet.STAND_IN}]" if network.stand_in else ""))
+          f"{m['seconds_per_step']:.2f} s/step; wrote {m['output']}{tag}")
     if args.show:
         from cnn_cookbook.plots import show_figures
 

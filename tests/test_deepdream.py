@@ -375,6 +375,11 @@ def test_deepdream_same_seed_twice_repeats_and_the_earlier_run_is_kept_whole(tmp
             "--octaves", "2", "--seed", "5", "--output-dir", str(out), "--device", "cpu", "--no-progress"]
     first, second = run_twice(recipe.main, argv, out, capsys, "input.png", "dream.png", "scores.png")
     assert first["scores"] == second["scores"] and first["objective_after"] == second["objective_after"]
+    events = tmp_path / "events"  # a --summaries-dir outside the output folder: its events move too
+    assert recipe.main(argv + ["--summaries-dir", str(events)]) == 0
+    assert recipe.main(argv + ["--summaries-dir", str(events)]) == 0
+    (kept_events,) = (events / "previous-runs").iterdir()
+    assert (kept_events / "train").is_dir() and len(list((events / "train").iterdir())) == 1
 
 
 def test_dream_settings_speak_one_language_for_every_renderer():

@@ -68,32 +68,34 @@ def idx_bytes(array, compress=False):
     return gzip.compress(data) if compress else data
 
 
-def cifar_binary_folder(root, per_batch=10, edit=None):
-    """cifar-10-batches-bin/ with ``per_batch`` records per file; ``edit(name, records)`` may
-    return other bytes for a file."""
-    folder = root / c10.BINARY_FOLDER
+def _cifar_batches(folder, seed, make, encode, suffix="", edit=None):
+    """One file per CIFAR-10 batch in ``folder``: ``make(name, rng)`` builds the batch, which
+    ``edit(name, batch)`` may change in place or replace by returning other bytes for the file."""
     folder.mkdir(parents=True)
-    rng = np.random.default_rng(1)
+    rng = np.random.default_rng(seed)
     for name in c10.TRAIN_BATCHES + (c10.TEST_BATCH,):
-        records = np.concatenate([rng.integers(0, 10, (per_batch, 1)),
-                                  rng.integers(0, 256, (per_batch, c10.IMAGE_BYTES))], axis=1).astype(np.uint8)
-        data = edit(name, records) if edit else None
-        (folder / f"{name}.bin").write_bytes(records.tobytes() if data is None else data)
+        batch = make(name, rng)
+        data = edit(name, batch) if edit else None
+        (folder / f"{name}{suffix}").write_bytes(data if isinstance(data, bytes) else encode(batch))
+    return folder
+
+
+def cifar_binary_folder(root, per_batch=10, edit=None):
+    """cifar-10-batches-bin/ with ``per_batch`` records per file (uint8 [N, 3073] records)."""
+    def records(name, rng):
+        return np.concatenate([rng.integers(0, 10, (per_batch, 1)),
+                               rng.integers(0, 256, (per_batch, c10.IMAGE_BYTES))], axis=1).astype(np.uint8)
+    _cifar_batches(root / c10.BINARY_FOLDER, 1, records, lambda r: r.tobytes(), ".bin", edit)
     return root
 
 
 def cifar_python_folder(root, per_batch=4, edit=None):
-    """cifar-10-batches-py/ with small batches; ``edit(name, batch dict)`` may change a batch or
-    return raw bytes for the file."""
-    folder = root / c10.PYTHON_FOLDER
-    folder.mkdir(parents=True)
-    rng = np.random.default_rng(2)
-    for name in c10.TRAIN_BATCHES + (c10.TEST_BATCH,):
-        batch = {b"batch_label": b"x", b"labels": [int(v) for v in rng.integers(0, 10, per_batch)],
-                 b"data": rng.integers(0, 256, (per_batch, c10.IMAGE_BYTES), dtype=np.uint8),
-                 b"filenames": [f"img_{name}_{i}.png".encode() for i in range(per_batch)]}
-        data = edit(name, batch) if edit else None
-        (folder / name).write_bytes(data if isinstance(data, bytes) else pickle.dumps(batch, protocol=2))
+    """cifar-10-batches-py/ with small batches (the pickled dicts)."""
+    def batch(name, rng):
+        return {b"batch_label": b"x", b"labels": [int(v) for v in rng.integers(0, 10, per_batch)],
+                b"data": rng.integers(0, 256, (per_batch, c10.IMAGE_BYTES), dtype=np.uint8),
+                b"filenames": [f"img_{name}_{i}.png".encode() for i in range(per_batch)]}
+    folder = _cifar_batches(root / c10.PYTHON_FOLDER, 2, batch, lambda b: pickle.dumps(b, protocol=2), edit=edit)
     (folder / "batches.meta").write_bytes(pickle.dumps({b"label_names": [n.encode() for n in c10.CLASS_NAMES]}))
     return root
 
@@ -292,31 +294,21 @@ def _(tmp):
 
 # --- CIFAR-10 binary batches
 
-@case("cifar binary: a few training labels of 200")
-def _(tmp):
-    def edit(name, records):
-        if name == "data_batch_3":
-            records[[2, 7], 0] = 200
-    data = cifar_binary_folder(tmp / "d", edit=edit)
-    return (*cifar_run(data, tmp / "out"), ("data_batch_3.bin", "2 label(s)"))
+def _labels_of_200(records):
+    records[[2, 7], 0] = 200  # in place: the batch keeps its size
 
 
-@case("cifar binary: 3073 records of 3074 bytes")
-def _(tmp):
-    def edit(name, records):
-        if name == "data_batch_1":
-            return noise_bytes(3073 * 3074)
-    data = cifar_binary_folder(tmp / "d", edit=edit)
-    return (*cifar_run(data, tmp / "out"), ("data_batch_1.bin", "outside 0..9"))
-
-
-@case("cifar binary: truncated test batch")
-def _(tmp):
-    def edit(name, records):
-        if name == "test_batch":
-            return records.tobytes()[:-10]
-    data = cifar_binary_folder(tmp / "d", edit=edit)
-    return (*cifar_run(data, tmp / "out"), ("test_batch.bin", "3073-byte"))
+# one damaged batch each: (what is wrong, which batch, records -> other bytes or None, what the error names)
+for _what, _batch, _damage, _fragments in (
+        ("a few training labels of 200", "data_batch_3", _labels_of_200, ("data_batch_3.bin", "2 label(s)")),
+        ("3073 records of 3074 bytes", "data_batch_1", lambda records: noise_bytes(3073 * 3074),
+         ("data_batch_1.bin", "outside 0..9")),
+        ("truncated test batch", "test_batch", lambda records: records.tobytes()[:-10],
+         ("test_batch.bin", "3073-byte"))):
+    def _build(tmp, batch=_batch, damage=_damage, fragments=_fragments):
+        data = cifar_binary_folder(tmp / "d", edit=lambda name, records: damage(records) if name == batch else None)
+        return (*cifar_run(data, tmp / "out"), fragments)
+    case(f"cifar binary: {_what}")(_build)
 
 
 @case("cifar binary: training batches missing")

@@ -79,27 +79,26 @@ def _table():
     def add(key, remote):
         files[key] = remote
 
-    # MNIST and Fashion-MNIST: two data tables of the same shape (name, size, SHA-256), not logic
-    mnist = [("train-images-idx3-ubyte.gz", 9912422,
-              "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609"),
-             ("train-labels-idx1-ubyte.gz", 28881,
-              "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c"),
-             ("t10k-images-idx3-ubyte.gz", 1648877,
-              "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6"),
-             ("t10k-labels-idx1-ubyte.gz", 4542,
-              "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6")]
-    for name, size, sha in mnist:
-        add(f"mnist/{name}", RemoteFile(name, _mirrors(name, _MNIST_BASES), sha256=sha, size=size))
-    fashion = [("train-images-idx3-ubyte.gz", 26421880,
-                "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84"),
-               ("train-labels-idx1-ubyte.gz", 29515,
-                "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845"),
-               ("t10k-images-idx3-ubyte.gz", 4422102,
-                "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073"),
-               ("t10k-labels-idx1-ubyte.gz", 5148,
-                "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5")]
-    for name, size, sha in fashion:
-        add(f"fashion/{name}", RemoteFile(name, _mirrors(name, _FASHION_BASES), sha256=sha, size=size))
+    # MNIST and Fashion-MNIST publish the same four file names; per set, each file's (size, SHA-256)
+    idx_names = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz",
+                 "t10k-labels-idx1-ubyte.gz")
+    idx_sets = {
+        "mnist": (_MNIST_BASES, [
+            (9912422, "440fcabf73cc546fa21475e81ea370265605f56be210a4024d2ca8f203523609"),
+            (28881, "3552534a0a558bbed6aed32b30c495cca23d567ec52cac8be1a0730e8010255c"),
+            (1648877, "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6"),
+            (4542, "f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6"),
+        ]),
+        "fashion": (_FASHION_BASES, [
+            (26421880, "3aede38d61863908ad78613f6a32ed271626dd12800ba2636569512369268a84"),
+            (29515, "a04f17134ac03560a47e3764e11b92fc97de4d1bfaf8ba1a3aa29af54cc90845"),
+            (4422102, "346e55b948d973a97e58d2351dde16a484bd415d4595297633bb08f03db6a073"),
+            (5148, "67da17c76eaffca5446c3361aaab5c3cd6d1c2608764d35dfb1850b086bf8dd5"),
+        ]),
+    }
+    for key, (bases, published) in idx_sets.items():
+        for name, (size, sha) in zip(idx_names, published):
+            add(f"{key}/{name}", RemoteFile(name, _mirrors(name, bases), sha256=sha, size=size))
     add("cifar10/binary", RemoteFile(
         "cifar-10-binary.tar.gz", ("https://www.cs.toronto.edu/~kriz/cifar-10-binary.tar.gz",),
         sha256="c4a38c50a1bc5f3a1c5537f2155ab9d68f9f25eb1ed8d9ddda3db29a59bca1dd", size=170052171))

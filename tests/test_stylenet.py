@@ -76,7 +76,7 @@ def layer_struct(name, weights, layout):
                                  opts=np.empty((1, 0), object))
         return matlab_struct(name=name, type=kind, weights=np.empty((1, 0), object), leak=0.0,
                              precious=False)
-    # beta16: weights first (the seed reads L[i][0][0][0][0] by position)
+    # beta16: weights first (the cookbook reads L[i][0][0][0][0] by position)
     if kind == "conv":
         kernel, bias = weights[name]
         return matlab_struct(weights=matlab_cell(kernel, bias[:, None]), pad=np.array([[1.0, 1, 1, 1]]),

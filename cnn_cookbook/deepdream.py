@@ -90,8 +90,8 @@ def combined_objective(network, layers, channels):
     if len(channels) == 1 and len(layers) > 1:
         channels = list(channels) * len(layers)
     if len(channels) != len(layers):
-        raise CookbookError(f"give one --channel for all layers or one per --layer "
-                            f"({len(layers)} layers, {len(channels)} channels)")
+        raise CookbookError(f"give one channel for all layers or one per layer "
+                            f"({len(layers)} layers, {len(channels)} channels)", field=("channel", "layer"))
     parts = [layer_objective(network, layer, channel) for layer, channel in zip(layers, channels)]
     return sum_scores([score for score, _ in parts]), " + ".join(text for _, text in parts)
 

@@ -191,7 +191,8 @@ def maximize_activation(session, network, score, steps=30, step_size=1.0, image_
 def class_score(network, class_id):
     """The logit of class ``class_id`` for the first image (Hvass #13's objective for classes)."""
     if network.logits is None:
-        raise CookbookError(f"{network.name} has no logits to maximise a class with; pick --layer instead")
+        raise CookbookError(f"{network.name} has no logits to maximise a class with; maximise a layer's channel "
+                            "instead", field=("class_id", "layer"))
     count = int(network.logits.get_shape()[-1])
     if not 0 <= class_id < count:
         raise CookbookError(f"class {class_id} is out of range: the network has {count} classes (0..{count - 1})")

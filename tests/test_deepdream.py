@@ -213,8 +213,9 @@ def test_sum_of_objectives_is_the_sum_of_the_parts(dream_setup):
     total = deepdream.sum_scores(parts)
     values = [dreamer.score(dreamer.objective(s), image) for s in parts + [total]]
     assert values[2] == pytest.approx(values[0] + values[1], rel=1e-5)
-    with pytest.raises(CookbookError, match="one --channel"):
+    with pytest.raises(CookbookError, match="one channel for all layers") as error:
         deepdream.combined_objective(network, ["conv2d0_pre_relu"] * 3, [1, 2])
+    assert error.value.fields == ("channel", "layer")  # the command line names their flags
 
 
 # ---------------------------------------------------------------------------------------------
@@ -254,6 +255,8 @@ def test_deepdream_recipe_lists_layers(stand_in):
     (["--graph", "{graph}", "--channel", "1", "--image", "{tmp}/text.pb"], "cannot read image"),
     (["--graph", "{graph}", "--channel", "1", "--max-size", "16", "--octaves", "12"], "too small for 12 octaves"),
     (["--weights", "real"], "inception5h.zip is not at"),
+    (["--graph", "{graph}", "--layer", "conv2d0_pre_relu", "--layer", "conv2d0_pre_relu", "--channel", "1",
+      "--channel", "2", "--channel", "3"], "one per layer (2 layers, 3 channels) (set with --channel and --layer)"),
 ])
 def test_deepdream_recipe_bad_input(tmp_path, stand_in, monkeypatch, args, message):
     (tmp_path / "text.pb").write_text("not a graph")

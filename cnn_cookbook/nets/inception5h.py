@@ -195,7 +195,7 @@ def locate_inception5h(weights="auto", graph=None, models_dir=None, download_mis
     if graph is not None:
         return Path(graph), None
     if weights not in WEIGHTS:
-        raise CookbookError(f"--weights must be one of {', '.join(WEIGHTS)}, not {weights!r}")
+        raise CookbookError(f"the weights must be one of {', '.join(WEIGHTS)}, not {weights!r}", field="weights")
     models_dir = Path(models_dir) if models_dir is not None else models_root()
     real = (_find_graph(models_dir / "inception5h") is not None
             or (models_dir / downloads.remote_file("inception5h").filename).is_file())

@@ -28,6 +28,10 @@ from pathlib import Path
 import numpy as np
 
 from cnn_cookbook.errors import CookbookError, DataFormatError, MissingFileError
+from cnn_cookbook.fileio import atomic_path
+from cnn_cookbook.io.downloads import fetch
+from cnn_cookbook.paths import models_root
+from cnn_cookbook.tf1 import tf
 
 #: where the file is published (also in cnn_cookbook.io.downloads.REMOTE_FILES["vgg19"])
 VGG19_URL = "https://www.vlfeat.org/matconvnet/models/imagenet-vgg-verydeep-19.mat"
@@ -115,8 +119,6 @@ class ConvStack:
     """
 
     def __init__(self, network):
-        from cnn_cookbook.tf1 import tf
-
         self.network = network
         self._constants = {}
         with tf.name_scope(network.name + "_weights"):
@@ -131,8 +133,6 @@ class ConvStack:
 
     def preprocess(self, images):
         """RGB 0..255 [N,H,W,3] -> the first convolution's input."""
-        from cnn_cookbook.tf1 import tf
-
         if self._identity_input:
             return images + self._input_offset
         return tf.tensordot(images, self._input_matrix, axes=[[3], [0]]) + self._input_offset
@@ -143,8 +143,6 @@ class ConvStack:
         ``pooling`` is ``max`` (VGG's own) or ``avg`` (Gatys et al. suggest it for smoother
         results).  Stops after ``last_layer`` when given.  Returns an OrderedDict name -> tensor.
         """
-        from cnn_cookbook.tf1 import tf
-
         if pooling not in ("max", "avg"):
             raise ValueError(f"pooling must be 'max' or 'avg', not {pooling!r}")
         endpoints = OrderedDict()
@@ -158,8 +156,6 @@ class ConvStack:
         return endpoints
 
     def _apply(self, layer, net, pooling, padding="SAME"):
-        from cnn_cookbook.tf1 import tf
-
         if layer.kind == "conv":
             kernel, bias = self._constants[layer.name]
             conv = tf.nn.conv2d(net, kernel, strides=[1, 1, 1, 1], padding=padding)
@@ -177,8 +173,6 @@ class ConvStack:
         pool5 is max pooling as trained; fc6 is a VALID 7x7 convolution on pool5 (the file
         stores the fully connected layers as convolutions).
         """
-        from cnn_cookbook.tf1 import tf
-
         if not self.network.head:
             raise DataFormatError(f"{self.network.source} has no fc6-fc8 layers, so it cannot "
                                   "classify; use the complete imagenet-vgg-verydeep-19.mat")
@@ -404,7 +398,6 @@ def write_stand_in_mat(path, seed=0):
     """
     import scipy.io
 
-    from cnn_cookbook.fileio import atomic_path
 
     entries = []
     for layer in stand_in_layers(seed):
@@ -439,13 +432,10 @@ def locate_vgg19(weights="auto", path=None, models_dir=None, download=False):
     ``<models>/vgg19-standin-v1/``); ``auto`` uses the real file when present or downloadable,
     else the stand-in.
     """
-    from cnn_cookbook.io.downloads import fetch
-    from cnn_cookbook.paths import models_root
-
     if path is not None:
         return Path(path), None
     if weights not in WEIGHTS:
-        raise CookbookError(f"--weights must be one of {', '.join(WEIGHTS)}, not {weights!r}")
+        raise CookbookError(f"the weights must be one of {', '.join(WEIGHTS)}, not {weights!r}", field="weights")
     models_dir = Path(models_dir) if models_dir is not None else models_root()
     if weights == "real" or (weights == "auto" and ((models_dir / FILENAME).is_file() or download)):
         return fetch("vgg19", models_dir, download=download), False

@@ -649,7 +649,7 @@ def check_step_pattern(pattern):
 @run_folder.claiming
 def transfer_style(network, content, styles, *, settings=None, style_blend=None, initial=None,
                    output_dir="runs/stylenet", output=None, step_pattern=None, checkpoint_every=None,
-                   seed=0, device="auto", summaries_dir=None, progress=True, sources=None):
+                   seed=0, device="auto", summaries_dir=None, progress=True, sources=None, announce=print):
     """The chapter: paint ``content`` in the style of ``styles`` with :func:`stylize`, in a
     Graph and Session of its own; returns a :class:`~cnn_cookbook.results.ChapterRun`.
 
@@ -660,7 +660,7 @@ def transfer_style(network, content, styles, *, settings=None, style_blend=None,
     (default ``tensorboard/``; train/: the loss terms per step and the images).  Metrics (what
     metrics.json holds), ``history`` (the loss terms per step, non-finite ones as None) and the
     two figures are returned, not written.  ``sources``: names of the images for the metrics
-    (``{"content": ..., "style": [...]}``).
+    (``{"content": ..., "style": [...]}``).  The network's notes and what runs go to ``announce``.
 
     A loss that becomes NaN or infinite stops the run: the best image so far is still written,
     ``metrics["diverged"]`` is true and ``outputs["diverged"]`` says what happened and what to do.
@@ -672,7 +672,11 @@ def transfer_style(network, content, styles, *, settings=None, style_blend=None,
     output = Path(output) if output else output_dir / "stylized.png"
     sources = sources or {}
     label = network_label(network)
-    run_folder.keep_earlier_run(output_dir, summaries_dir=summaries_dir)
+    for note in network.notes:
+        announce(f"{label}: {note}")
+    announce(f"{label}, {settings.optimizer}, {settings.steps} steps on a {content.shape[1]}x{content.shape[0]} "
+             f"image, {len(styles)} style image(s)")
+    run_folder.keep_earlier_run(output_dir, announce=announce, summaries_dir=summaries_dir)
     logdir = summaries.events_folder(output_dir, summaries_dir)
     graph = tf.Graph()
     with graph.as_default():

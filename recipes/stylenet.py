@@ -108,34 +108,26 @@ def main(argv=None):
 
     settings = settings_from_args(args)
     stylenet.style_blend_weights(len(args.style), args.style_blend)  # fail before any heavy work
-    stylenet.check_step_pattern(args.checkpoint_output or "%d")
+    if args.checkpoint_output:
+        stylenet.check_step_pattern(args.checkpoint_output)
     with claim(args.output_dir) as output_dir:  # held until the outputs are written
         content, styles, initial = stylenet.load_images(
             args.content, args.style, args.max_size, args.width, settings.style_max_size,
             None if args.init in (None, "noise", "content") else args.init)
         network = stylenet.load_network(args.model, args.weights, args.vgg, args.download)
-        label = stylenet.network_label(network)
-        for note in network.notes:
-            print(f"{label}: {note}")
-        print(f"{label}, {settings.optimizer}, {settings.steps} steps on a {content.shape[1]}x{content.shape[0]} "
-              f"image, {len(styles)} style image(s)")
         run = stylenet.transfer_style(
             network, content, styles, settings=settings, style_blend=args.style_blend, initial=initial,
             output_dir=output_dir, output=args.output, step_pattern=args.checkpoint_output,
             checkpoint_every=args.checkpoint_every, seed=args.seed, device=args.device,
             summaries_dir=args.summaries_dir, progress=not args.no_progress,
             sources={"content": args.content, "style": args.style})
-        cli.write_outputs(output_dir, run.metrics, figures=run.figures)
+        cli.write_outputs(output_dir, run.metrics, figures=run.figures, show=args.show and not run.metrics["diverged"])
     m = run.metrics
     if m["diverged"]:
         raise TrainingDiverged(run.outputs["diverged"])
     tag = f" [{stylenet.STAND_IN}]" if network.stand_in else ""
     print(f"loss {m['initial_loss']:.4g} -> {m['final_loss']:.4g} (best at step {m['best_step']}), "
           f"{m['seconds_per_step']:.2f} s/step; wrote {m['output']}{tag}")
-    if args.show:
-        from cnn_cookbook.plots import show_figures
-
-        show_figures(run.figures, output_dir)
     return 0
 
 

@@ -21,10 +21,12 @@ BGR_MEAN = (103.939, 116.779, 123.68)
 WIDTHS = (4, 4, 6, 6, 8)
 
 
-def build_vgg16_graph(tf, rng, widths=WIDTHS, with_images=True):
+def build_vgg16_graph(tf, rng, widths=WIDTHS, with_images=True, old_concat=False):
     images = tf.placeholder(tf.float32, [None, 224, 224, 3], name="images" if with_images else "input")
     red, green, blue = tf.split(images * 255.0, 3, axis=3)
-    net = tf.concat([blue - BGR_MEAN[0], green - BGR_MEAN[1], red - BGR_MEAN[2]], axis=3)
+    bgr = [blue - BGR_MEAN[0], green - BGR_MEAN[1], red - BGR_MEAN[2]]
+    # the published file was written by TensorFlow 0.x, whose Concat takes the axis first
+    net = tf.raw_ops.Concat(concat_dim=3, values=bgr) if old_concat else tf.concat(bgr, axis=3)
     channels = 3
     for block, count in enumerate((2, 2, 3, 3, 3), 1):
         for index in range(1, count + 1):
@@ -82,6 +84,21 @@ def test_layers_preprocessing_and_features_match_the_graph(vgg16_file, monkeypat
         theirs, mine = session.run([graph.get_tensor_by_name("conv4_1/conv4_1:0"), ours["relu4_1"]],
                                    {"images:0": pixels / 255.0})
     np.testing.assert_allclose(mine, theirs, rtol=1e-3, atol=1e-3 * np.abs(theirs).max())
+
+
+def test_the_old_concat_op_gives_the_same_input_map(tmp_path, vgg16_file):
+    from cnn_cookbook.tf1 import tf
+
+    graph = tf.Graph()
+    with graph.as_default():
+        build_vgg16_graph(tf, np.random.default_rng(0), old_concat=True)
+    assert "Concat" in {node.op for node in graph.as_graph_def().node}
+    (tmp_path / "old.tfmodel").write_bytes(graph.as_graph_def().SerializeToString())
+    old, new = load_vgg16_graph(tmp_path / "old.tfmodel"), load_vgg16_graph(vgg16_file)
+    np.testing.assert_allclose(old.input_matrix, new.input_matrix)
+    np.testing.assert_allclose(old.input_offset, new.input_offset)
+    # RGB 0..255 -> BGR minus the mean: the matrix swaps red and blue and keeps the scale
+    np.testing.assert_allclose(old.input_matrix, np.eye(3)[::-1], atol=1e-6)
 
 
 def test_broken_and_foreign_graphs_are_refused(tmp_path):

@@ -84,8 +84,8 @@ def main(argv=None):
             print(f"{name:50s} {channels:5d}")
         print(f"{len(layers)} layers, {sum(c for _, c in layers)} channels")
         return 0
-    settings = deepdream.DreamSettings(args.renderer, args.steps, args.step_size, args.octaves,
-                                       args.octave_scale, args.tile_size)
+    settings = deepdream.DreamSettings(renderer=args.renderer, steps=args.steps, step_size=args.step_size,
+                                       octaves=args.octaves, octave_scale=args.octave_scale, tile_size=args.tile_size)
     with claim(args.output_dir) as output_dir:  # held until the outputs are written
         run = deepdream.dream(graph_path, layers=args.layer, channels=parse_channels(args.channel),
                               image=args.image, max_size=args.max_size, settings=settings, seed=args.seed,

@@ -1,15 +1,15 @@
-"""The CIFAR-10 chapter as a library call: the cookbook CNN, Hvass #06 and seed 002's network.
+"""The CIFAR-10 chapter as a library call: the cookbook CNN, Hvass #06 and the Keras-style tutorial's network.
 
 :func:`train_cifar10` builds the input pipeline (queue runners or tf.data), the towers (one per
 device), the evaluation stream over the whole test set, trains with the shared loop and returns
 a :class:`cnn_cookbook.results.ChapterRun` (metrics, history, figures, the checkpoint folder, the
 test set's probabilities).  The caller (recipe or notebook) writes them.
 
-Seed bugs fixed here (see recipes.md):
+Bugs of the tutorials fixed here:
 
 - the cookbook's learning rate never decayed (its step counter was never given to the
   optimiser); here the schedule reads the global step that each update increments, and decays
-  x0.9 every 250 steps as the book's formula says (the seed's code had x0.1);
+  x0.9 every 250 steps as the book's formula says (the cookbook's code had x0.1);
 - test images were distorted like training images and "test accuracy" was one random batch of
   128; here the test path is undistorted and every evaluation covers the whole test set once;
 - queue threads were never stopped; here they run under a Coordinator and are joined.
@@ -25,7 +25,6 @@ import numpy as np
 from cnn_cookbook import cluster as clusters
 from cnn_cookbook import plots, run_folder, summaries, training
 from cnn_cookbook.datasets import cifar10_pipeline as pipelines
-from cnn_cookbook.cli import check_batch_size
 from cnn_cookbook.datasets.cifar10 import CLASS_NAMES, count_records
 from cnn_cookbook.errors import CookbookError
 from cnn_cookbook.fileio import ensure_dir, ensure_writable_dir
@@ -37,7 +36,7 @@ from cnn_cookbook.tf1 import new_session, resolve_device, seed_everything, tf, v
 
 @dataclass(frozen=True)
 class Hyperparameters:
-    """A model's defaults as its seed has them (recipes.md).  A "step" is the book's generation."""
+    """A model's defaults as its tutorial has them.  A "step" is the book's generation."""
 
     network: str               # name in cnn_cookbook.nets.NETWORKS (the 0..1-input builder)
     style: str                 # preprocessing, see cnn_cookbook.datasets.cifar10_pipeline
@@ -61,14 +60,14 @@ MODELS = {
     # Hvass #06: Adam 1e-4, batch 64, 150000 iterations
     "hvass": Hyperparameters("cifar10-hvass", "hvass", "adam", 1e-4, 64, steps=150000,
                              eval_every=1000, checkpoint_every=1000),
-    # seed 002: Adamax 5e-3, x0.9 per epoch, batch 32, 10 epochs, test and checkpoint each epoch
+    # the Keras-style tutorial: Adamax 5e-3, x0.9 per epoch, batch 32, 10 epochs, test and checkpoint each epoch
     "keras-style": Hyperparameters("cifar10-keras-style", "keras-style", "adamax", 5e-3, 32, epochs=10,
                                    lr_decay=0.9),
 }
 
 
 def learning_rate(hp, global_step, steps_per_epoch):
-    """The seed's schedule: ``rate * decay^floor(step / decay_steps)`` (constant if decay is 1)."""
+    """The tutorials' schedule: ``rate * decay^floor(step / decay_steps)`` (constant if decay is 1)."""
     if hp.lr_decay == 1.0:
         return tf.constant(hp.learning_rate, name="learning_rate")
     return tf.train.exponential_decay(hp.learning_rate, global_step, hp.lr_decay_steps or steps_per_epoch,
@@ -79,7 +78,7 @@ def resolve(model, train_examples, **overrides):
     """The model's :class:`Hyperparameters` with ``overrides`` (None = keep) and per-epoch values
     filled in; returns ``(hyperparameters, steps_per_epoch)``."""
     if model not in MODELS:
-        raise CookbookError(f"--model must be one of {', '.join(MODELS)}, not {model!r}")
+        raise CookbookError(f"unknown model {model!r}; choose one of {', '.join(MODELS)}", field="model")
     hp = replace(MODELS[model], **training.given(overrides))
     steps_per_epoch = max(1, math.ceil(train_examples / hp.batch_size))
     if overrides.get("steps") is None and (overrides.get("epochs") is not None or hp.steps is None):
@@ -91,12 +90,12 @@ def resolve(model, train_examples, **overrides):
 
 
 # ---------------------------------------------------------------------------------------------
-# The graph
+# The model: input pipeline, towers and the evaluation network
 
 
 @dataclass
-class Cifar10Graph:
-    train: object        # multi_device.TowerGraph (train_op, loss, accuracy, ...)
+class Cifar10Model:
+    train: object        # multi_device.Towers (train_op, loss, accuracy, ...)
     stream: object       # cifar10_pipeline.EvalStream over the test set
     probabilities: object  # softmax of the evaluation network on stream.images
     input_batch: object  # cifar10_pipeline.InputBatch feeding the towers
@@ -105,12 +104,12 @@ class Cifar10Graph:
 def tower_device_type(device, num_devices):
     resolved = resolve_device(device)
     if resolved == "gpu" and num_devices > len(visible_gpus()):
-        raise CookbookError(f"--num-devices {num_devices} asks for more GPUs than the "
-                            f"{len(visible_gpus())} TensorFlow sees; lower it or use --device cpu")
+        raise CookbookError(f"{num_devices} devices are more GPUs than the {len(visible_gpus())} TensorFlow "
+                            "sees; use fewer devices or the CPU", field=("num_devices", "device"))
     return resolved
 
 
-def build_cifar10_graph(hp, batches_dir, pipeline="queue", num_devices=1, device="auto", seed=None,
+def build_cifar10_model(hp, batches_dir, pipeline="queue", num_devices=1, device="auto", seed=None,
                         steps_per_epoch=1, eval_batch_size=1000, shard=None, wrap_optimizer=None):
     """Input pipeline -> towers -> averaged update, plus the evaluation network, in the default graph.
 
@@ -119,7 +118,7 @@ def build_cifar10_graph(hp, batches_dir, pipeline="queue", num_devices=1, device
     device_type = tower_device_type(device, num_devices)
     core = {"cookbook": nets.cookbook_cifar, "hvass": nets.hvass_cifar,
             "keras-style": nets.keras_style_cifar}[hp.style]
-    with tf.device("/cpu:0"):  # input work stays on the host, as in the anchor
+    with tf.device("/cpu:0"):  # input work stays on the host, as in tensorflow/models' cifar10
         batch = pipelines.train_batch(pipeline, batches_dir, hp.batch_size, hp.style, seed,
                                       hp.shuffle_buffer, hp.reader_threads, shard)
         stream = pipelines.eval_stream(pipeline, batches_dir, "test", eval_batch_size, hp.style)
@@ -131,12 +130,12 @@ def build_cifar10_graph(hp, batches_dir, pipeline="queue", num_devices=1, device
                           global_step, rate)
     with tf.device(variables_on_cpu(f"/{device_type}:0")), tf.name_scope("evaluation"):
         probabilities = tf.nn.softmax(core(stream.images, len(CLASS_NAMES), False)[0])
-    return Cifar10Graph(towers, stream, probabilities, batch)
+    return Cifar10Model(towers, stream, probabilities, batch)
 
 
-def evaluate_test_set(session, graph):
+def evaluate_test_set(session, model):
     """Probabilities, labels and pixels of every test image, each exactly once."""
-    return pipelines.evaluate_stream(session, graph.stream, {"probabilities": graph.probabilities})
+    return pipelines.evaluate_stream(session, model.stream, {"probabilities": model.probabilities})
 
 
 def per_class_accuracy(labels, predictions, num_classes=len(CLASS_NAMES)):
@@ -169,10 +168,11 @@ def train_cifar10(batches_dir, model="cookbook", output_dir="runs/cifar10_cnn", 
     """
     train_examples = count_records(batches_dir, "train")
     hp, steps_per_epoch = resolve(model, train_examples, **overrides)
-    check_batch_size(hp.batch_size, train_examples, f"the training set in {batches_dir}")
+    training.check_batch_size(hp.batch_size, train_examples, f"the training set in {batches_dir}")
     if hp.batch_size % num_devices:
-        raise CookbookError(f"--batch-size {hp.batch_size} cannot be split evenly over {num_devices} "
-                            "devices; choose a batch size divisible by --num-devices")
+        raise CookbookError(f"the batch size {hp.batch_size} cannot be split evenly over {num_devices} "
+                            "devices; choose a batch size divisible by the number of devices",
+                            field=("batch_size", "num_devices"))
     output_dir = ensure_dir(output_dir)
     checkpoint_dir = output_dir / "checkpoints"
     resolved_device = tower_device_type(device, num_devices)
@@ -186,7 +186,7 @@ def train_cifar10(batches_dir, model="cookbook", output_dir="runs/cifar10_cnn", 
     with graph.as_default():
         seed_everything(seed)
         with tf.device(worker.device_setter()) if worker else contextlib.nullcontext():
-            net = build_cifar10_graph(hp, batches_dir, pipeline, num_devices, device, seed, steps_per_epoch,
+            net = build_cifar10_model(hp, batches_dir, pipeline, num_devices, device, seed, steps_per_epoch,
                                       shard=shard, wrap_optimizer=worker.optimizer if worker else None)
             step_after = worker.step_after(net.train.train_op, net.train.global_step) if worker else None
             checkpoints = training.Checkpoints(checkpoint_dir)
@@ -258,7 +258,7 @@ def train_cifar10(batches_dir, model="cookbook", output_dir="runs/cifar10_cnn", 
         metrics["cluster"] = cluster.describe()
     figures = {"loss": plots.loss_curve(result.history), "accuracy": plots.accuracy_curves(result.history),
                **cifar10_figures(last_eval["pixels"], labels, last_eval["probabilities"], seed)}
-    if hp.style != "keras-style":  # seed 002 trains without distortions
+    if hp.style != "keras-style":  # the Keras-style tutorial trains without distortions
         figures["distorted_images"] = plots.distorted_grid(
             distorted_examples(last_eval["pixels"][0], hp.style, seed=seed),
             title=f"Distorted training images ({hp.style} pipeline; the first is the test-time crop)")
@@ -274,7 +274,7 @@ def _local_session(graph, device, cpu_devices, checkpoints, resume):
 
 
 def cifar10_figures(pixels, labels, probabilities, seed=0, count=16):
-    """Confusion matrix with class names, seed 002's grid of test predictions with their scores,
+    """Confusion matrix with class names, the Keras-style tutorial's grid of test predictions with their scores,
     and misclassified test images.  ``pixels`` [N, 32, 32, 3] uint8."""
     predictions = np.argmax(probabilities, axis=1)
     scores = probabilities[np.arange(len(predictions)), predictions]

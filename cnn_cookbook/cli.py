@@ -1,22 +1,30 @@
 """Shared command-line plumbing for recipes/*.py (no TensorFlow at import).
 
 Every recipe gets the same common flags and the same error handling: a :class:`CookbookError`
-is printed as one ``error: ...`` line with exit status 2, never as a traceback.
+is printed as one ``error: ...`` line with exit status 2, never as a traceback.  The library's
+errors name the setting at fault (``field``), not a flag; :func:`main_wrapper` adds the flag.
+
+TensorFlow stays out of this module's imports on purpose: a recipe parses its flags first, and
+``--log-device-placement`` must reach the environment before TensorFlow is imported.
 
 The convention (README, "Command line"): one spelling per idea, no prefix matching (so
 ``--output`` is never taken for ``--output-dir``), every flag with a help line that shows its
-real default, and the anchors' own flags (tensorflow/models, retrain.py, neural-style) accepted
+real default, and the source programs' own flags (tensorflow/models, retrain.py, neural-style) accepted
 as hidden aliases through :func:`alias`.
 """
 
 import argparse
 import errno
 import functools
+import json
 import math
 import os
 import sys
+from pathlib import Path
 
+from cnn_cookbook import cluster, fileio, plots, run_folder
 from cnn_cookbook.errors import CookbookError
+from cnn_cookbook.io import downloads, images
 
 
 class HelpFormatter(argparse.RawDescriptionHelpFormatter):
@@ -55,8 +63,6 @@ class ArgumentParser(argparse.ArgumentParser):
         self.exit(2, f"error: {self.prog}: {message} (see --help)\n")
 
     def parse_known_args(self, args=None, namespace=None):
-        from cnn_cookbook.io import downloads, images
-
         options = {o for action in self._actions for o in action.option_strings}
         if "--max-pixels" not in options:
             self.add_argument("--max-pixels", type=integer(1, None), default=images.DEFAULT_MAX_PIXELS,
@@ -66,8 +72,9 @@ class ArgumentParser(argparse.ArgumentParser):
                               help="use an external file placed by hand even though its hash differs "
                                    "from the published one (recorded in metrics.json)")
         parsed, extra = super().parse_known_args(args, namespace)
-        FLAGS.clear()  # after super(): a sub-command's own parse (inside it) is merged in here
-        FLAGS.update(flag_names(self))
+        # after super(): a sub-command's own parse (inside it) is overwritten by the whole
+        FLAGS.clear()
+        FLAGS.update({dest: (flag, getattr(parsed, dest, None)) for dest, flag in flag_names(self).items()})
         # one recipe run per parse: the settings and the record of accepted files start afresh
         images.MAX_PIXELS = getattr(parsed, "max_pixels", images.DEFAULT_MAX_PIXELS)
         downloads.accept_checksum_mismatch = bool(getattr(parsed, "accept_checksum_mismatch", False))
@@ -75,8 +82,8 @@ class ArgumentParser(argparse.ArgumentParser):
         return parsed, extra
 
 
-#: setting (argparse dest, e.g. "batch_size") -> the flag that sets it, of the last parse;
-#: :func:`main_wrapper` adds the flag to an error whose ``field`` names that setting
+#: setting (argparse dest, e.g. "batch_size") -> (the flag that sets it, its value) of the last
+#: parse; :func:`main_wrapper` adds the flag to an error whose ``field`` names that setting
 FLAGS = {}
 
 
@@ -96,8 +103,17 @@ def flag_names(p):
 def error_line(exc):
     """A :class:`CookbookError` as the command line shows it: the library's message, then the
     flag(s) of the setting(s) its ``field`` names, where this recipe has them."""
-    flags = [FLAGS[name] for name in getattr(exc, "fields", ()) if name in FLAGS]
-    return f"{exc} (set with {' and '.join(flags)})" if flags else str(exc)
+    flags = [_flag_shown(*FLAGS[name]) for name in getattr(exc, "fields", ()) if name in FLAGS]
+    if not flags:
+        return str(exc)
+    return f"{exc} (flag{'s' if len(flags) > 1 else ''}: {', '.join(flags)})"
+
+
+def _flag_shown(flag, value):
+    """``--batch-size 100000`` as given; a switch, or a flag left at None, by its name alone."""
+    if value is None or isinstance(value, bool):
+        return flag
+    return f"{flag} {' '.join(map(str, value)) if isinstance(value, (list, tuple)) else value}"
 
 
 def parser(description, **kwargs):
@@ -188,8 +204,6 @@ def add_summary_args(p, histograms=True):
 
 def summaries_dir(args):
     """The TensorBoard folder of a run: --summaries-dir, else <output-dir>/tensorboard."""
-    from pathlib import Path
-
     return Path(args.summaries_dir) if args.summaries_dir else Path(args.output_dir) / "tensorboard"
 
 
@@ -300,15 +314,11 @@ def positive(kind=int):
     return integer(1) if kind is int else real(above=0)
 
 
-def check_batch_size(batch_size, examples, what, flag="--batch-size"):
-    """Refuse a batch larger than the data it is drawn from (it would only repeat images, and a
-    huge one runs out of memory); ``what`` names the data, e.g. ``"the training split of X"``."""
-    if examples <= 0:
-        raise CookbookError(f"{what} is empty; it needs at least one example")
-    if batch_size > examples:
-        raise CookbookError(f"{flag} {batch_size} is larger than {what} ({examples} examples); "
-                            f"give {flag} {examples} or less")
-    return batch_size
+def check_batch_size(batch_size, examples, what):
+    """:func:`cnn_cookbook.training.check_batch_size`, for library code not yet switched to it."""
+    from cnn_cookbook import training  # TensorFlow: see the module docstring
+
+    return training.check_batch_size(batch_size, examples, what)
 
 
 def os_error_line(exc):
@@ -338,6 +348,23 @@ def main_wrapper(main):
     return wrapped
 
 
+def start_training(args, train_and_report, task=None):
+    """Run ``train_and_report(args, output_dir, task)`` as every training recipe starts one.
+
+    ``task`` is this process's :class:`cnn_cookbook.cluster.ClusterConfig` (None: one process).
+    A parameter server only serves.  A non-chief worker trains without claiming ``--output-dir``:
+    the chief alone owns the folder and writes into it.  The chief, or the single process, holds
+    the folder's claim (:func:`cnn_cookbook.run_folder.claim`) until its outputs are written.
+    """
+    if task is not None and task.job_name == "ps":
+        return cluster.serve_ps(task)
+    output_dir = fileio.ensure_dir(args.output_dir, field="output_dir")
+    if task is not None and not task.is_chief:
+        return train_and_report(args, output_dir, task)
+    with run_folder.claim(output_dir) as claimed:
+        return train_and_report(args, claimed, task)
+
+
 def save_classifier_run(run, output_dir, export_dir=None, device="auto", show=False):
     """What a classifier recipe does once its run is over; returns the metrics to report.
 
@@ -346,7 +373,7 @@ def save_classifier_run(run, output_dir, export_dir=None, device="auto", show=Fa
     nothing and returns the finished run's stored metrics instead (see :func:`finished_run`).
     """
     if export_dir:
-        from cnn_cookbook.serving import export_checkpoint
+        from cnn_cookbook.serving import export_checkpoint  # TensorFlow: see the module docstring
 
         run.metrics["savedmodel"] = str(export_checkpoint(run.paths["checkpoints"], export_dir, device))
         print(f"SavedModel (serving_default: images -> probabilities, classes) in {run.metrics['savedmodel']}")
@@ -364,9 +391,6 @@ def finished_run(output_dir, metrics):
     (a ``--resume`` with nothing left) and the stored run ended where this one did; else None.
 
     A recipe then reports the stored run again instead of rewriting its outputs."""
-    import json
-    from pathlib import Path
-
     if metrics.get("steps_this_run") != 0:
         return None
     try:
@@ -378,15 +402,10 @@ def finished_run(output_dir, metrics):
 
 def write_outputs(output_dir, metrics, history=None, figures=None, show=False):
     """What every training recipe leaves behind: PNG plots, metrics.json and history.json."""
-    from cnn_cookbook.fileio import write_json
-    from cnn_cookbook.plots import finish
-
     if figures:
-        finish(figures, output_dir, show=show)
-    from cnn_cookbook.io import downloads
-
+        plots.finish(figures, output_dir, show=show)
     if downloads.ACCEPTED_MISMATCHES:  # files used although their hash differs (--accept-checksum-mismatch)
         metrics = dict(metrics, checksum_mismatch_accepted=list(downloads.ACCEPTED_MISMATCHES))
     if history is not None:
-        write_json(f"{output_dir}/history.json", history.to_dict() if hasattr(history, "to_dict") else history)
-    return write_json(f"{output_dir}/metrics.json", metrics)
+        fileio.write_json(f"{output_dir}/history.json", history.to_dict() if hasattr(history, "to_dict") else history)
+    return fileio.write_json(f"{output_dir}/metrics.json", metrics)

@@ -6,14 +6,15 @@
   (each in ``<output_dir>/network<i>/checkpoints``), restores each checkpoint, predicts the
   whole test set, and compares the ensemble with the best single network.
 - :func:`mean_probabilities` / :func:`compare_with_best`: NumPy only, the ensemble's prediction
-  (mean of the networks' softmax outputs, as the seed does) and the comparison.
+  (mean of the networks' softmax outputs, as Hvass #05 does) and the comparison.
 
-Fixed against the seed: its "validation accuracy" was measured on the original 5000 validation
+Fixed against Hvass #05: its "validation accuracy" was measured on the original 5000 validation
 images, which were part of every network's random training set (inflated, 99.4-99.6%); here
 each network's validation accuracy is measured on the 20% it did not train on.  Test accuracies
-are over the whole test set, as in the seed.
+are over the whole test set, as in the tutorial.
 """
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,13 +24,16 @@ from cnn_cookbook import plots, run_folder, training
 from cnn_cookbook.datasets.mnist import MnistData, Split
 from cnn_cookbook.errors import CookbookError
 from cnn_cookbook.fileio import ensure_dir, write_json
+from cnn_cookbook.mnist_cnn import train_mnist
+from cnn_cookbook.nets.checkpoint import load_checkpoint_network
 from cnn_cookbook.results import ChapterRun
 from cnn_cookbook.tf1 import new_session, resolve_device, tf
 
 
 def check_train_fraction(train_fraction):
     if not 0.0 < train_fraction < 1.0:
-        raise CookbookError(f"--train-fraction must be between 0 and 1 (exclusive), not {train_fraction}")
+        raise CookbookError(f"the train fraction must be between 0 and 1 (exclusive), not {train_fraction}",
+                            field="train_fraction")
 
 
 def random_split(count, train_fraction, rng):
@@ -117,8 +121,6 @@ def checkpoint_probabilities(checkpoint_dir, images, *more_images, device="auto"
     :func:`cnn_cookbook.nets.checkpoint.load_checkpoint_network`).  With ``more_images`` (other image
     arrays), returns a list with one array of outputs per image array, from one restore.
     """
-    from cnn_cookbook.nets.checkpoint import load_checkpoint_network
-
     graph = tf.Graph()
     with graph.as_default():
         network = load_checkpoint_network(checkpoint_dir)
@@ -132,16 +134,14 @@ def checkpoint_probabilities(checkpoint_dir, images, *more_images, device="auto"
 
 def _check_split(directory, split):
     """Refuse to evaluate a network on a split other than the one it was trained on."""
-    import json
-
     path = Path(directory) / "split.json"
     if not path.is_file():
-        raise CookbookError(f"no trained network in {directory} (no split.json); run without --evaluate-only first")
+        raise CookbookError(f"no trained network in {directory} (no split.json); train the ensemble first")
     stored = json.loads(path.read_text())
     different = [k for k in split if stored.get(k) != split[k]]
     if different:
         raise CookbookError(f"{directory} was trained with " + ", ".join(f"{k}={stored.get(k)}" for k in different)
-                            + "; evaluate it with the same --seed, --train-fraction and data set")
+                            + "; evaluate it with the same seed, train fraction and data set", field=tuple(different))
 
 
 def network_dirs(output_dir, count):
@@ -155,17 +155,15 @@ def train_ensemble(data, num_networks=5, model="hvass-cnn", output_dir="runs/mni
 
     Network ``i`` trains on ``random_split(..., rng=default_rng([seed, i]))`` with TF seed
     ``seed + i``, so a resumed or re-evaluated run sees the same splits.  With ``train=False``
-    the networks already in ``output_dir`` are only evaluated (the seed's "skip training").
+    the networks already in ``output_dir`` are only evaluated (the tutorial's "skip training").
     ``overrides`` are :class:`cnn_cookbook.mnist_cnn.Hyperparameters` fields (steps, ...).
     Returns a :class:`ChapterRun` with ``outputs["comparison"]`` (an :class:`EnsembleComparison`)
     and ``outputs["probabilities"]`` ([networks, test examples, classes]), and each network's
     checkpoint folder as ``paths["network<i>_checkpoints"]``; nothing but checkpoints and TensorBoard events is written
     (network ``i``'s events in ``network<i>/tensorboard/``, or ``<summaries_dir>/network<i>/``).
     """
-    from cnn_cookbook.mnist_cnn import train_mnist
-
     if num_networks < 1:
-        raise CookbookError(f"--networks must be at least 1, not {num_networks}")
+        raise CookbookError(f"an ensemble needs at least 1 network, not {num_networks}", field="num_networks")
     output_dir = ensure_dir(output_dir)
     if train and not resume:  # a fresh ensemble: the earlier one (its networks too) moves aside whole
         run_folder.keep_earlier_run(output_dir)
@@ -192,7 +190,7 @@ def train_ensemble(data, num_networks=5, model="hvass-cnn", output_dir="runs/mni
                          images_per_second=run.metrics["images_per_second"])
         checkpoint_dir = directory / "checkpoints"
         if not (checkpoint_dir / training.NETWORK_INFO).is_file():
-            raise CookbookError(f"no trained network in {checkpoint_dir}; run without --evaluate-only first")
+            raise CookbookError(f"no trained network in {checkpoint_dir}; train the ensemble first")
         validation, test = checkpoint_probabilities(checkpoint_dir, subset.validation.images, data.test.images,
                                                     device=device)
         entry["validation_accuracy"] = float(np.mean(validation.argmax(1) == subset.validation.labels))
@@ -214,10 +212,8 @@ def train_ensemble(data, num_networks=5, model="hvass-cnn", output_dir="runs/mni
 
 def ensemble_figures(data, comparison, count=9):
     """Accuracy per network and ensemble; test images where the ensemble beats / loses to the best net."""
-    from cnn_cookbook.plots import new_figure
-
     figures = {}
-    fig = new_figure()
+    fig = plots.new_figure()
     ax = fig.add_subplot()
     accuracies = 100 * np.append(comparison.network_accuracies, comparison.ensemble_accuracy)
     names = [f"net {i}" for i in range(len(comparison.network_accuracies))] + ["ensemble"]

@@ -19,7 +19,7 @@ import numpy as np
 
 from cnn_cookbook.errors import CookbookError, DataFormatError, MissingFileError
 from cnn_cookbook.fileio import write_bytes_atomic
-from cnn_cookbook.tf1 import tf
+from cnn_cookbook.tf1 import is_registered_op, tf
 
 
 def load_graph_def(path):
@@ -56,8 +56,6 @@ def check_graph_def(graph_def, path):
     is not in the graph (a graph cut or edited by hand).  Both are found from the nodes alone,
     without building anything.
     """
-    from cnn_cookbook.tf1 import is_registered_op
-
     missing = {op for op in {node.op for node in graph_def.node} if not is_registered_op(op)}
     unknown = {}
     for node in graph_def.node:
@@ -186,15 +184,15 @@ class ImageNetwork:
         candidates = list(self.layers) or [op.name[len(self.prefix):] for op in self.graph.get_operations()
                                            if op.name.startswith(self.prefix)]
         close = difflib.get_close_matches(name, candidates, n=5, cutoff=0.5)
-        hint = f"close matches: {', '.join(close)}" if close else "use --list-layers to see the names"
-        raise CookbookError(f"{self.name} has no layer {name!r}; {hint}")
+        hint = f"close matches: {', '.join(close)}" if close else "list the layers to see their names"
+        raise CookbookError(f"{self.name} has no layer {name!r}; {hint}", field="layer")
 
     def check_channel(self, layer, channel):
         """Raise a clear error when ``channel`` is not a channel of ``layer``."""
         count = self.channels(layer)
         if not 0 <= channel < count:
             raise CookbookError(f"channel {channel} is out of range for layer {layer!r}, which has "
-                                f"{count} channels (0..{count - 1})")
+                                f"{count} channels (0..{count - 1})", field="channel")
         return channel
 
     def describe_layers(self):

@@ -13,7 +13,6 @@ import numpy as np
 
 from cnn_cookbook import cluster as clusters
 from cnn_cookbook import plots, run_folder, summaries, training
-from cnn_cookbook.cli import check_batch_size
 from cnn_cookbook.errors import CookbookError
 from cnn_cookbook.fileio import ensure_dir, ensure_writable_dir
 from cnn_cookbook.nets import get_network
@@ -23,7 +22,7 @@ from cnn_cookbook.tf1 import new_session, resolve_device, seed_everything, tf
 
 @dataclass(frozen=True)
 class Hyperparameters:
-    """One recipe's defaults, as the seed has them (recipes.md)."""
+    """One model's defaults, as its tutorial has them."""
 
     network: str
     optimizer: str          # momentum | sgd | adam
@@ -72,9 +71,10 @@ def train_mnist(data, model="cookbook", output_dir="runs/mnist_cnn", seed=0, dev
     shard of the training set as one worker of a cluster; only the chief evaluates and writes.
     """
     hp = replace(MODELS[model], **training.given(overrides))
-    check_batch_size(hp.batch_size, len(data.train), f"the training split of {data.name}")
+    training.check_batch_size(hp.batch_size, len(data.train), f"the training split of {data.name}")
     if cluster is not None and early_stopping:
-        raise CookbookError("--early-stopping runs in a single process only (the workers would stop apart)")
+        raise CookbookError("early stopping runs in a single process only (the workers would stop apart)",
+                            field="early_stopping")
     worker = clusters.Worker(cluster) if cluster is not None else None
     chief = worker is None or worker.is_chief
     if worker is not None:  # each worker its own examples and its own random stream

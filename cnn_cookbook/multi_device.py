@@ -16,7 +16,7 @@ from cnn_cookbook.errors import CookbookError
 from cnn_cookbook.training import classification_heads
 from cnn_cookbook.tf1 import tf
 
-TowerGraph = namedtuple("TowerGraph", [
+Towers = namedtuple("Towers", [
     "train_op",       # one averaged-gradient update; increments global_step
     "loss",           # mean of the towers' losses (= the loss of the whole batch)
     "accuracy",       # fraction correct over the whole batch, 0..1
@@ -31,7 +31,7 @@ _VARIABLE_OPS = {"Variable", "VariableV2", "VarHandleOp", "AutoReloadVariable"}
 def tower_devices(num_devices, device_type="cpu"):
     """``['/gpu:0', '/gpu:1', ...]`` or ``['/cpu:0', ...]``."""
     if num_devices < 1:
-        raise CookbookError(f"--num-devices must be at least 1, not {num_devices}")
+        raise CookbookError(f"the towers need at least 1 device, not {num_devices}", field="num_devices")
     return [f"/{device_type}:{i}" for i in range(num_devices)]
 
 
@@ -57,18 +57,19 @@ def average_gradients(tower_grads):
 
 def build_towers(network, images, labels, optimizer, num_devices=1, device_type="cpu",
                  global_step=None, learning_rate=None):
-    """One tower per device over a split batch; returns a :class:`TowerGraph`.
+    """One tower per device over a split batch; returns a :class:`Towers`.
 
     ``network(images) -> logits`` builds (or reuses, by variable scope) the model in training
     mode.  ``images`` [B, ...] and ``labels`` [B] are one batch, B divisible by ``num_devices``.
     ``optimizer`` is a ``tf.train.Optimizer``.  Batch-norm moving averages are updated from the
-    first tower's statistics (as the anchor does), before the gradients are applied.
+    first tower's statistics (as tensorflow/models' cifar10 multi-GPU trainer does), before the gradients are applied.
     """
     devices = tower_devices(num_devices, device_type)
     batch = images.get_shape().as_list()[0]
     if batch is not None and batch % num_devices:
         raise CookbookError(f"the batch of {batch} images cannot be split evenly over {num_devices} "
-                            "devices; choose a --batch-size divisible by --num-devices")
+                            "devices; choose a batch size divisible by the number of devices",
+                            field=("batch_size", "num_devices"))
     global_step = global_step if global_step is not None else tf.train.get_or_create_global_step()
     image_parts = tf.split(images, num_devices) if num_devices > 1 else [images]
     label_parts = tf.split(labels, num_devices) if num_devices > 1 else [labels]
@@ -89,4 +90,4 @@ def build_towers(network, images, labels, optimizer, num_devices=1, device_type=
         accuracy = tf.reduce_mean(tf.concat(correct, 0), name="accuracy")
         with tf.control_dependencies(update_ops):
             train_op = optimizer.apply_gradients(grads, global_step=global_step)
-    return TowerGraph(train_op, mean_loss, accuracy, global_step, learning_rate, losses)
+    return Towers(train_op, mean_loss, accuracy, global_step, learning_rate, losses)

@@ -21,6 +21,8 @@ import sys
 import time
 import warnings
 
+from tqdm import tqdm as text_tqdm
+
 
 def in_jupyter_kernel():
     """True inside a Jupyter (ipykernel) process: IPython is loaded and its shell is a kernel's."""
@@ -32,11 +34,9 @@ def in_jupyter_kernel():
 def pick_tqdm():
     """The tqdm class for this process: the notebook widget or the text bar."""
     if in_jupyter_kernel() and importlib.util.find_spec("ipywidgets") is not None:
-        from tqdm.notebook import tqdm as notebook_tqdm
+        from tqdm.notebook import tqdm as notebook_tqdm  # optional: only where ipywidgets is
 
         return notebook_tqdm
-    from tqdm import tqdm as text_tqdm
-
     return text_tqdm
 
 

@@ -23,6 +23,7 @@ import io
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from cnn_cookbook.fileio import ensure_dir, ensure_writable_dir
 from cnn_cookbook.tf1 import tf
@@ -89,8 +90,6 @@ def training_summary_ops():
 
 def png_bytes(image):
     """PNG bytes of an HxW or HxWx1|3 uint8 image."""
-    from PIL import Image
-
     image = np.asarray(image)
     if image.ndim == 3 and image.shape[-1] == 1:
         image = image[..., 0]

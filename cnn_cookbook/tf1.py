@@ -107,12 +107,12 @@ def visible_gpus():
 def resolve_device(device):
     """Turn ``auto|cpu|gpu`` into ``cpu`` or ``gpu``; ``gpu`` without a GPU is an error."""
     if device not in DEVICES:
-        raise CookbookError(f"--device must be one of {', '.join(DEVICES)}, not {device!r}")
+        raise CookbookError(f"the device must be one of {', '.join(DEVICES)}, not {device!r}", field="device")
     gpus = visible_gpus()
     if device == "gpu" and not gpus:
         raise CookbookError(
-            "--device gpu was asked for but TensorFlow sees no GPU; install tensorflow[and-cuda] "
-            "and check nvidia-smi, or use --device cpu")
+            "a GPU was asked for but TensorFlow sees no GPU; install tensorflow[and-cuda] "
+            "and check nvidia-smi, or run on the CPU", field="device")
     if device == "auto":
         return "gpu" if gpus else "cpu"
     return device

@@ -1,9 +1,9 @@
-"""The graph-mode training loop every chapter shares, and the classifier graph around a network.
+"""The graph-mode training loop every chapter shares, and the classifier around a network.
 
 Vocabulary: the book's "generation" is a *step* here: one optimiser update on one batch.
 
 - :func:`build_classifier` puts placeholders, loss, accuracy and an optimiser around a network.
-- :class:`Checkpoints` saves with ``tf.train.Saver``, restores for ``--resume`` (refusing a
+- :class:`Checkpoints` saves with ``tf.train.Saver``, restores for a resumed run (refusing a
   checkpoint of another network with a clear message) and keeps earlier runs' files.
 - :func:`fit` runs the steps: one ``Session.run`` per step, periodic evaluation, checkpoints,
   TensorBoard summaries (train/ and eval/ runs, :mod:`cnn_cookbook.summaries`), early stopping,
@@ -33,7 +33,7 @@ from cnn_cookbook.errors import CookbookError, Interrupted, TrainingDiverged
 from cnn_cookbook.fileio import ensure_dir, write_json
 from cnn_cookbook.tf1 import tf
 
-ClassifierGraph = namedtuple("ClassifierGraph", [
+Classifier = namedtuple("Classifier", [
     "images",         # placeholder [None, H, W, C] float32, values 0..1
     "labels",         # placeholder [None] int32 class ids
     "training",       # bool placeholder, default False (dropout / batch norm switch)
@@ -47,6 +47,8 @@ ClassifierGraph = namedtuple("ClassifierGraph", [
     "learning_rate",  # tensor (may decay with global_step)
     "endpoints",      # dict of named layer tensors from the network builder
 ])
+#: the earlier name, until adversarial.py (which builds on the fields) switches
+ClassifierGraph = Classifier
 
 
 def classification_heads(logits, labels):
@@ -81,7 +83,7 @@ def build_classifier(network, image_shape, num_classes, optimizer, learning_rate
     # batch norm moving averages (if the network has any) update with each training step
     with tf.control_dependencies(tf.get_collection(tf.GraphKeys.UPDATE_OPS)):
         train_op = optimizer(rate).minimize(loss, global_step=global_step)
-    return ClassifierGraph(images, labels, training, logits, probabilities, predictions, loss,
+    return Classifier(images, labels, training, logits, probabilities, predictions, loss,
                            accuracy, train_op, global_step, rate, endpoints)
 
 
@@ -155,6 +157,17 @@ def optimizer_factory(optimizer, **options):
     return lambda rate: make_optimizer(optimizer, rate, **options)
 
 
+def check_batch_size(batch_size, examples, what):
+    """Refuse a batch larger than the data it is drawn from (it would only repeat images, and a
+    huge one runs out of memory); ``what`` names the data, e.g. ``"the training split of X"``."""
+    if examples <= 0:
+        raise CookbookError(f"{what} is empty; it needs at least one example")
+    if batch_size > examples:
+        raise CookbookError(f"the batch size {batch_size} is larger than {what} ({examples} examples); "
+                            f"choose {examples} or less", field="batch_size")
+    return batch_size
+
+
 def _check_optimizer(optimizer):
     if optimizer not in OPTIMIZERS:
         raise CookbookError(f"unknown optimiser {optimizer!r}; choose one of {', '.join(OPTIMIZERS)}",
@@ -194,9 +207,9 @@ def predict_in_batches(session, fetch, images_ph, images, batch_size=1000, feed=
     return np.concatenate(outputs) if outputs else np.zeros((0,))
 
 
-def evaluate_classifier(session, graph, images, labels, batch_size=1000):
-    """Accuracy (0..1) and probabilities of a :class:`ClassifierGraph` on a whole data set."""
-    probabilities = predict_in_batches(session, graph.probabilities, graph.images, images, batch_size)
+def evaluate_classifier(session, classifier, images, labels, batch_size=1000):
+    """Accuracy (0..1) and probabilities of a :class:`Classifier` on a whole data set."""
+    probabilities = predict_in_batches(session, classifier.probabilities, classifier.images, images, batch_size)
     accuracy = float(np.mean(np.argmax(probabilities, axis=1) == labels)) if len(labels) else float("nan")
     return accuracy, probabilities
 
@@ -292,7 +305,7 @@ class Checkpoints:
                       f"{wrong[0]} has shape {stored[wrong[0]]}, this network needs {wanted[wrong[0]]}")
             raise CookbookError(
                 f"checkpoint {path} was written by a different network ({detail}); resume with the "
-                "same --model and hyperparameters, or use a new --output-dir")
+                "same model and hyperparameters, or train into a new output folder", field=("model", "output_dir"))
 
     def _problem(self, session, path):
         """Why ``path`` cannot be restored into ``session`` (None: it was restored, and is finite)."""
@@ -317,7 +330,8 @@ class Checkpoints:
         """
         tried = [path] if path else self.candidates()
         if not tried:
-            raise CookbookError(f"no checkpoint in {self.directory}; train first or check --output-dir")
+            raise CookbookError(f"no checkpoint in {self.directory}; train first or check the output folder",
+                                field="output_dir")
         skipped = []
         for candidate in tried:
             problem = self._problem(session, candidate)
@@ -330,7 +344,8 @@ class Checkpoints:
         raise CookbookError(
             f"no checkpoint in {self.directory} restores: " +
             "; ".join(f"{Path(p).name}: {why}" for p, why in skipped) +
-            "; start again without --resume (the damaged run is moved aside) or restore the files")
+            "; start a fresh run instead of resuming (the damaged run is moved aside) or restore the files",
+            field="resume")
 
     def start(self, session, resume, announce=tqdm.write):
         """Initialise variables, or restore the newest good checkpoint when ``resume``; returns the step.
@@ -350,7 +365,7 @@ class Checkpoints:
         elif found:
             kept = self.directory.with_name(f"{self.directory.name}.previous-{time.strftime('%Y%m%d-%H%M%S')}")
             shutil.move(str(self.directory), str(kept))
-            announce(f"earlier checkpoints moved to {kept} (use --resume to continue a run)")
+            announce(f"earlier checkpoints moved to {kept} (resume a run to continue it instead)")
         return 0
 
     def save(self, session, step, history=None, finite=None):
@@ -375,7 +390,8 @@ class Checkpoints:
         except (tf.errors.OpError, OSError) as exc:
             raise CookbookError(
                 f"cannot write checkpoint {self.prefix}-{step} ({_first_line(exc)}); free disk space or "
-                f"fix the permissions of {self.directory}, then --resume: earlier checkpoints are kept") from None
+                f"fix the permissions of {self.directory}, then resume: earlier checkpoints are kept",
+                field="resume") from None
         return path
 
     def discard(self, step):
@@ -553,17 +569,17 @@ class StopRequests:
 def _interrupted(signum, step, saved):
     name = signal.Signals(signum).name
     kept = f"checkpoint {Path(saved).name} saved" if saved else "no checkpoint saved (none was asked for)"
-    return Interrupted(f"{name} received; stopped after step {step}, {kept}; continue with --resume",
-                       exit_status=128 + signum)
+    return Interrupted(f"{name} received; stopped after step {step}, {kept}; resume the run to continue",
+                       exit_status=128 + signum, field="resume")
 
 
-def fit(session, graph, steps, *, start_step=0, feed=None, evaluate=None, eval_every=None,
+def fit(session, model, steps, *, start_step=0, feed=None, evaluate=None, eval_every=None,
         checkpoints=None, checkpoint_every=None, summary_writer=None, summary_every=10,
         early_stopping=None, progress=True, history=None, describe=None, global_step=None):
     """Train from ``start_step`` up to ``steps`` (total, so a resumed run finishes the same count).
 
-    ``graph`` is anything with ``train_op``, ``loss`` and ``accuracy`` tensors (a
-    :class:`ClassifierGraph`, or a namedtuple of a queue-fed model).  ``feed()`` returns the
+    ``model`` is anything with ``train_op``, ``loss`` and ``accuracy`` tensors (a
+    :class:`Classifier`, or the towers of a queue-fed model).  ``feed()`` returns the
     feed dict of one step (omit it for queue or tf.data inputs).  ``evaluate(session)`` returns a
     dict of metrics; it runs every ``eval_every`` steps and on the last step.
     ``describe(step, train_values, eval_values)`` may return the line printed at each evaluation.
@@ -583,16 +599,16 @@ def fit(session, graph, steps, *, start_step=0, feed=None, evaluate=None, eval_e
     """
     if history is None:
         history = checkpoints.saved_history(start_step) if checkpoints is not None and start_step else History()
-    fetches = {"train": graph.train_op, "loss": graph.loss}
+    fetches = {"train": model.train_op, "loss": model.loss}
     if global_step is not None:
         fetches["global_step"] = global_step
-    if getattr(graph, "accuracy", None) is not None:
-        fetches["accuracy"] = graph.accuracy
+    if getattr(model, "accuracy", None) is not None:
+        fetches["accuracy"] = model.accuracy
     summary_op = histogram_op = None
     if summary_writer is not None:
         summary_op, histogram_op = summaries.training_summary_ops()
         histogram_every = summary_writer.histogram_every
-    finite = all_finite(checkpoints.var_list, after=graph.train_op) if checkpoints is not None else None
+    finite = all_finite(checkpoints.var_list, after=model.train_op) if checkpoints is not None else None
 
     def save(step, values=None):
         return checkpoints.save(session, step, history, finite=(values or {}).get("finite"))

@@ -1,10 +1,10 @@
 #!/usr/bin/env python
-"""CIFAR-10 CNN: the cookbook's advanced CNN (ch. 8), Hvass-Labs #06 and seed 002's Keras CNN.
+"""CIFAR-10 CNN: the cookbook's advanced CNN (ch. 8), Hvass-Labs #06 and the Keras-style tutorial's CNN.
 
   python recipes/cifar10_cnn.py --dataset synthetic --steps 50         # quick, offline
   python recipes/cifar10_cnn.py --dataset cifar10 --download           # the book's 20000 steps
   python recipes/cifar10_cnn.py --model hvass --pipeline dataset       # Hvass #06 on tf.data
-  python recipes/cifar10_cnn.py --model keras-style --epochs 10        # seed 002
+  python recipes/cifar10_cnn.py --model keras-style --epochs 10        # the Keras-style tutorial
   python recipes/cifar10_cnn.py --num-devices 2                        # one tower per device
   python recipes/local_cluster.py --workers 2 -- recipes/cifar10_cnn.py --dataset synthetic   # 1 ps + 2 workers
 
@@ -27,8 +27,8 @@ def parse_args(argv):
 
     p = cli.parser(__doc__)
     p.add_argument("--model", choices=("cookbook", "hvass", "keras-style"), default="cookbook",
-                   help="network and its seed's defaults: cookbook (ch. 8), hvass (Hvass #06), "
-                        "keras-style (seed 002)")
+                   help="network and its tutorial's defaults: cookbook (ch. 8), hvass (Hvass #06), "
+                        "keras-style (the Keras-style CIFAR-10 tutorial)")
     p.add_argument("--pipeline", choices=("queue", "dataset"), default="queue",
                    help="input: the cookbook's queue runners, or tf.data")
     p.add_argument("--num-devices", type=cli.positive(), default=1,
@@ -36,7 +36,7 @@ def parse_args(argv):
     cli.add_data_args(p, ("auto", "cifar10", "synthetic"), data_dir=str(data_root()))
     cli.add_run_args(p, output_dir="runs/cifar10_cnn")
     cli.add_training_args(p, checkpoint_every=None)
-    g = p.add_argument_group("hyperparameters (default: the chosen model's seed values)")
+    g = p.add_argument_group("hyperparameters (default: the chosen model's tutorial values)")
     g.add_argument("--steps", type=cli.positive(),
                    help="training steps: cookbook 20000, hvass 150000, keras-style --epochs x steps per epoch")
     g.add_argument("--epochs", type=cli.positive(), help="keras-style: 10 (used when --steps is not given)")
@@ -64,16 +64,7 @@ def parse_args(argv):
 def main(argv=None):
     args = parse_args(argv)
     cli.apply_log_device_placement(args)
-    task = cluster.cluster_from_args(args)
-    if task is not None and task.job_name == "ps":
-        return cluster.serve_ps(task)
-    from cnn_cookbook.fileio import ensure_dir
-    from cnn_cookbook.run_folder import claim
-
-    if task is not None and not task.is_chief:  # the chief alone owns (and writes) the output folder
-        return train_and_report(args, ensure_dir(args.output_dir, field="output_dir"), task)
-    with claim(ensure_dir(args.output_dir, field="output_dir")) as output_dir:  # held until the outputs are written
-        train_and_report(args, output_dir, task)
+    cli.start_training(args, train_and_report, cluster.cluster_from_args(args))
 
 
 def train_and_report(args, output_dir, task=None):

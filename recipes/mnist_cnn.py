@@ -24,12 +24,12 @@ from cnn_cookbook import cli, cluster  # noqa: E402
 def parse_args(argv):
     p = cli.parser(__doc__)
     p.add_argument("--model", choices=("cookbook", "linear", "hvass-cnn", "hvass-chain"), default="cookbook",
-                   help="network and its seed's defaults: cookbook (ch. 8), linear (Hvass #01), "
+                   help="network and its tutorial's defaults: cookbook (ch. 8), linear (Hvass #01), "
                         "hvass-cnn (Hvass #02/#04), hvass-chain (the same net chained as in Hvass #03)")
     cli.add_data_args(p, ("auto", "mnist", "fashion", "synthetic", "idx"), data_dir=None)
     cli.add_run_args(p, output_dir="runs/mnist_cnn", steps=None)
     cli.add_training_args(p, checkpoint_every=100)
-    g = p.add_argument_group("hyperparameters (default: the chosen model's seed values)")
+    g = p.add_argument_group("hyperparameters (default: the chosen model's tutorial values)")
     g.add_argument("--batch-size", type=cli.positive(), help="cookbook 100, linear 100, hvass-cnn 64")
     g.add_argument("--learning-rate", type=cli.positive(float), help="cookbook 0.005, linear 0.5, hvass-cnn 1e-4")
     g.add_argument("--momentum", type=cli.real(minimum=0, maximum=1), help="cookbook's Momentum optimiser: 0.9")
@@ -51,16 +51,7 @@ def parse_args(argv):
 def main(argv=None):
     args = parse_args(argv)
     cli.apply_log_device_placement(args)
-    task = cluster.cluster_from_args(args)
-    if task is not None and task.job_name == "ps":
-        return cluster.serve_ps(task)
-    from cnn_cookbook.fileio import ensure_dir
-    from cnn_cookbook.run_folder import claim
-
-    if task is not None and not task.is_chief:  # the chief alone owns (and writes) the output folder
-        return train_and_report(args, ensure_dir(args.output_dir, field="output_dir"), task)
-    with claim(ensure_dir(args.output_dir, field="output_dir")) as output_dir:  # held until the outputs are written
-        train_and_report(args, output_dir, task)
+    cli.start_training(args, train_and_report, cluster.cluster_from_args(args))
 
 
 def train_and_report(args, output_dir, task=None):

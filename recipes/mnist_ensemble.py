@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """Hvass-Labs #05: an ensemble of 5 MNIST CNNs, each trained on a random 80% of train+validation.
 
-  python recipes/mnist_ensemble.py --dataset synthetic          # offline, the seed's settings
-  python recipes/mnist_ensemble.py --dataset mnist --download   # real MNIST (the seed: 99.1% vs 98.9%)
+  python recipes/mnist_ensemble.py --dataset synthetic          # offline, the tutorial's settings
+  python recipes/mnist_ensemble.py --dataset mnist --download   # real MNIST (the tutorial: 99.1% vs 98.9%)
   python recipes/mnist_ensemble.py --evaluate-only              # re-analyse the trained networks
 
 The ensemble's prediction is the mean of the networks' softmax outputs.  Writes metrics.json
@@ -21,7 +21,7 @@ from cnn_cookbook import cli  # noqa: E402
 
 def parse_args(argv):
     p = cli.parser(__doc__)
-    p.add_argument("--networks", type=cli.positive(), default=5, help="networks in the ensemble")
+    p.add_argument("--networks", dest="num_networks", type=cli.positive(), default=5, help="networks in the ensemble")
     p.add_argument("--train-fraction", type=cli.real(above=0, maximum=1), default=0.8,
                    help="share of train+validation each network trains on; the rest is its validation set")
     p.add_argument("--model", choices=("hvass-cnn", "cookbook", "linear"), default="hvass-cnn",
@@ -44,15 +44,12 @@ def main(argv=None):
     args = parse_args(argv)
     cli.apply_log_device_placement(args)
     from cnn_cookbook.ensemble import check_train_fraction
-    from cnn_cookbook.fileio import ensure_dir
-    from cnn_cookbook.run_folder import claim
 
     check_train_fraction(args.train_fraction)  # before the data are loaded
-    with claim(ensure_dir(args.output_dir, field="output_dir")) as output_dir:  # held until the outputs are written
-        train_and_report(args, output_dir)
+    cli.start_training(args, train_and_report)
 
 
-def train_and_report(args, output_dir):
+def train_and_report(args, output_dir, task=None):
     from cnn_cookbook.datasets.mnist import load_mnist
     from cnn_cookbook.ensemble import train_ensemble
 
@@ -60,7 +57,7 @@ def train_and_report(args, output_dir):
                       validation_size=args.validation_size, progress=not args.no_progress)
     print(f"dataset: {data.name} ({len(data.train) + len(data.validation)} train+validation, "
           f"{len(data.test)} test images)")
-    run = train_ensemble(data, args.networks, args.model, output_dir, seed=args.seed, device=args.device,
+    run = train_ensemble(data, args.num_networks, args.model, output_dir, seed=args.seed, device=args.device,
                          train_fraction=args.train_fraction, resume=args.resume, train=not args.evaluate_only,
                          checkpoint_every=args.checkpoint_every, progress=not args.no_progress,
                          steps=args.steps, batch_size=args.batch_size, learning_rate=args.learning_rate,

@@ -225,7 +225,7 @@ def test_learning_rate_decays_with_the_steps_training_takes(known_dir):
 
     hp, per_epoch = cifar10_cnn.resolve("cookbook", 15, batch_size=4, shuffle_buffer=4)
     with tf.Graph().as_default():
-        net = cifar10_cnn.build_cifar10_graph(hp, known_dir, "dataset", seed=0, steps_per_epoch=per_epoch,
+        net = cifar10_cnn.build_cifar10_model(hp, known_dir, "dataset", seed=0, steps_per_epoch=per_epoch,
                                               eval_batch_size=3)
         with tf.Session() as session, cp.queue_runners(session):
             session.run(tf.global_variables_initializer())
@@ -240,7 +240,7 @@ def test_learning_rate_decays_with_the_steps_training_takes(known_dir):
     assert rates[499] == pytest.approx(0.09) and rates[500] == pytest.approx(0.081)
 
 
-def test_keras_style_network_has_the_seeds_parameter_count():
+def test_keras_style_network_has_the_tutorials_parameter_count():
     from cnn_cookbook.nets import get_network
     from cnn_cookbook.tf1 import tf
 
@@ -269,7 +269,7 @@ def test_keras_style_dropout_only_while_training():
 
 
 def test_batch_norm_moving_averages_update_in_training_and_serve_evaluation():
-    from cnn_cookbook.nets.cifar10 import batch_norm
+    from cnn_cookbook.nets.layers import batch_norm
     from cnn_cookbook.tf1 import tf
 
     rng = np.random.default_rng(1)

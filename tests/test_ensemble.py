@@ -60,7 +60,7 @@ def test_random_splits_are_disjoint_complete_and_repeatable():
     other, _ = random_split(1000, 0.8, np.random.default_rng([7, 1]))
     np.testing.assert_array_equal(train, again)
     assert not np.array_equal(train, other)
-    with pytest.raises(CookbookError, match="train-fraction"):
+    with pytest.raises(CookbookError, match="train fraction"):
         random_split(10, 1.0, np.random.default_rng(0))
 
 

@@ -198,6 +198,18 @@ def test_recipe_writes_metrics_plots_and_resumes(mnist_dir, tmp_path):
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == before
 
 
+def test_library_errors_speak_of_settings_not_flags(mnist_dir, tmp_path):
+    from cnn_cookbook.datasets.mnist import load_mnist
+    from cnn_cookbook.errors import CookbookError
+    from cnn_cookbook.mnist_cnn import train_mnist
+
+    data = load_mnist("idx", mnist_dir)
+    with pytest.raises(CookbookError) as refused:  # refused before any graph is built
+        train_mnist(data, "linear", tmp_path / "out", batch_size=len(data.train) + 1, progress=False)
+    assert "batch size" in str(refused.value) and "--" not in str(refused.value)  # a notebook has no flags
+    assert refused.value.field == "batch_size"
+
+
 def test_recipe_bad_input_is_one_clear_line(mnist_dir, tmp_path):
     broken = tmp_path / "broken"
     broken.mkdir()
@@ -219,8 +231,11 @@ def test_recipe_bad_input_is_one_clear_line(mnist_dir, tmp_path):
     proc = run_in_process("mnist_cnn.py", "--device", "gpu", "--dataset", "idx", "--data-dir", mnist_dir,
                           "--steps", 1, "--output-dir", tmp_path / "gpu")
     from cnn_cookbook.tf1 import visible_gpus
-    if not visible_gpus():
-        assert_one_line_error(proc, "--device gpu", "no GPU")
+    if visible_gpus():  # a GPU machine trains on it, and says so
+        assert proc.returncode == 0, proc.stderr
+        assert json.loads((tmp_path / "gpu" / "metrics.json").read_text())["device"] == "gpu"
+    else:
+        assert_one_line_error(proc, "no GPU", "(flag: --device)")
 
 
 def test_auto_uses_mnist_when_present_else_synthetic(mnist_dir, tmp_path, monkeypatch):

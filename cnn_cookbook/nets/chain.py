@@ -68,15 +68,11 @@ class Chain:
 
     def dropout(self, keep_prob):
         """Dropout while training (``wrap(..., training=...)``), the identity otherwise."""
-        from cnn_cookbook.nets.cifar10 import dropout
-
-        return self._then(dropout(self.tensor, 1.0 - keep_prob, self.defaults["training"]))
+        return self._then(layers.dropout(self.tensor, 1.0 - keep_prob, self.defaults["training"]))
 
     def batch_normalize(self, name="batch_norm"):
-        """Batch statistics while training, moving averages otherwise (see nets.cifar10.batch_norm)."""
-        from cnn_cookbook.nets.cifar10 import batch_norm
-
-        return self._then(batch_norm(self.tensor, self.defaults["training"], name=name))
+        """Batch statistics while training, moving averages otherwise (see nets.layers.batch_norm)."""
+        return self._then(layers.batch_norm(self.tensor, self.defaults["training"], name=name))
 
     def softmax_classifier(self, num_classes, labels=None, name="fc_out"):
         """The last layer (linear) and its softmax; with ``labels`` also the mean cross-entropy."""

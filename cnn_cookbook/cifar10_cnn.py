@@ -1,4 +1,4 @@
-"""The CIFAR-10 chapter as a library call: the cookbook CNN, Hvass #06 and the Keras-style tutorial's network.
+"""The CIFAR-10 chapter as a library call: the cookbook CNN, Hvass #06 and the Keras notebook's network.
 
 :func:`train_cifar10` builds the input pipeline (queue runners or tf.data), the towers (one per
 device), the evaluation stream over the whole test set, trains with the shared loop and returns
@@ -18,6 +18,7 @@ Bugs of the tutorials fixed here:
 import contextlib
 import math
 import time
+from collections import namedtuple
 from dataclasses import asdict, dataclass, replace
 
 import numpy as np
@@ -60,7 +61,7 @@ MODELS = {
     # Hvass #06: Adam 1e-4, batch 64, 150000 iterations
     "hvass": Hyperparameters("cifar10-hvass", "hvass", "adam", 1e-4, 64, steps=150000,
                              eval_every=1000, checkpoint_every=1000),
-    # the Keras-style tutorial: Adamax 5e-3, x0.9 per epoch, batch 32, 10 epochs, test and checkpoint each epoch
+    # the Keras notebook: Adamax 5e-3, x0.9 per epoch, batch 32, 10 epochs, test and checkpoint each epoch
     "keras-style": Hyperparameters("cifar10-keras-style", "keras-style", "adamax", 5e-3, 32, epochs=10,
                                    lr_decay=0.9),
 }
@@ -199,6 +200,8 @@ def train_cifar10(batches_dir, model="cookbook", output_dir="runs/cifar10_cnn", 
         # TensorFlow's event writer only logs a failure and carries on; check the folder first
         writer = (summaries.RunWriters(ensure_writable_dir(summaries_dir or output_dir / "tensorboard"), graph,
                                        histogram_every) if chief else None)
+        # Hvass #06's figure, run in this session once training is over (the chief draws it)
+        examples = build_distortion_examples(hp.style) if chief and hp.style != "keras-style" else None
         last_eval = {}
 
         def evaluate(session):
@@ -236,6 +239,7 @@ def train_cifar10(batches_dir, model="cookbook", output_dir="runs/cifar10_cnn", 
                 if last_eval.get("step") != result.final_step:  # e.g. resumed at the end already
                     evaluate(session)
                 final_rate = float(session.run(net.train.learning_rate))
+            distorted = distorted_examples(session, examples, last_eval["pixels"][0]) if examples else None
         writer.close()
     predictions = np.argmax(last_eval["probabilities"], axis=1)
     labels = last_eval["labels"]
@@ -258,10 +262,9 @@ def train_cifar10(batches_dir, model="cookbook", output_dir="runs/cifar10_cnn", 
         metrics["cluster"] = cluster.describe()
     figures = {"loss": plots.loss_curve(result.history), "accuracy": plots.accuracy_curves(result.history),
                **cifar10_figures(last_eval["pixels"], labels, last_eval["probabilities"], seed)}
-    if hp.style != "keras-style":  # the Keras-style tutorial trains without distortions
+    if distorted is not None:  # the Keras notebook trains without distortions: no such figure
         figures["distorted_images"] = plots.distorted_grid(
-            distorted_examples(last_eval["pixels"][0], hp.style, seed=seed),
-            title=f"Distorted training images ({hp.style} pipeline; the first is the test-time crop)")
+            distorted, title=f"Distorted training images ({hp.style} pipeline; the first is the test-time crop)")
     return ChapterRun(metrics, figures, result.history, paths={"checkpoints": checkpoint_dir},
                       outputs={"test_probabilities": last_eval["probabilities"]})  # [N_test, 10], file order
 
@@ -274,7 +277,7 @@ def _local_session(graph, device, cpu_devices, checkpoints, resume):
 
 
 def cifar10_figures(pixels, labels, probabilities, seed=0, count=16):
-    """Confusion matrix with class names, the Keras-style tutorial's grid of test predictions with their scores,
+    """Confusion matrix with class names, the Keras notebook's grid of test predictions with their scores,
     and misclassified test images.  ``pixels`` [N, 32, 32, 3] uint8."""
     predictions = np.argmax(probabilities, axis=1)
     scores = probabilities[np.arange(len(predictions)), predictions]
@@ -296,23 +299,33 @@ def cifar10_figures(pixels, labels, probabilities, seed=0, count=16):
     return figures
 
 
-def distorted_examples(image, style, count=8, seed=0):
-    """Hvass #06's figure data: one uint8 image [32, 32, 3] through the test-time path, then
-    ``count`` times through the training pipeline's random distortions.
+DistortionExamples = namedtuple("DistortionExamples", [
+    "pixels",      # placeholder: one uint8 image [32, 32, 3]
+    "test_view",   # its test-time preprocessing [S, S, 3]
+    "train_view",  # one random training distortion of it (each run draws anew)
+    "style",
+])
+
+
+def build_distortion_examples(style):
+    """The graph piece of Hvass #06's figure of distorted training images (in the default graph)."""
+    pixels = tf.placeholder(tf.uint8, [32, 32, 3], name="example_pixels")
+    return DistortionExamples(pixels, pipelines.preprocess(pixels, False, style),
+                              pipelines.preprocess(pixels, True, style), style)
+
+
+def distorted_examples(session, examples, image, count=8):
+    """Hvass #06's figure data: uint8 ``image`` [32, 32, 3] through the test-time path, then
+    ``count`` times through the training distortions of ``examples``
+    (:func:`build_distortion_examples`), in a Session the caller opened.
 
     Returns [count + 1, S, S, 3] floats 0..1 for display (standardised styles are rescaled per
     image to their own minimum and maximum).
     """
-    graph = tf.Graph()
-    with graph.as_default():
-        tf.set_random_seed(seed)
-        pixels = tf.placeholder(tf.uint8, [32, 32, 3])
-        test = pipelines.preprocess(pixels, False, style)
-        train = pipelines.preprocess(pixels, True, style)
-        with tf.Session(graph=graph) as session:
-            images = [session.run(test, {pixels: image})] + [session.run(train, {pixels: image}) for _ in range(count)]
-    images = np.stack(images).astype(np.float64)
-    if style != "hvass":  # hvass stays in 0..1; the others are standardised or centred
+    feed = {examples.pixels: image}
+    views = [session.run(examples.test_view, feed)] + [session.run(examples.train_view, feed) for _ in range(count)]
+    images = np.stack(views).astype(np.float64)
+    if examples.style != "hvass":  # hvass stays in 0..1; the others are standardised or centred
         low = images.min(axis=(1, 2, 3), keepdims=True)
         high = images.max(axis=(1, 2, 3), keepdims=True)
         images = (images - low) / np.maximum(high - low, 1e-8)

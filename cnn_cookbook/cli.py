@@ -348,21 +348,24 @@ def main_wrapper(main):
     return wrapped
 
 
-def start_training(args, train_and_report, task=None):
-    """Run ``train_and_report(args, output_dir, task)`` as every training recipe starts one.
+def start_training(args, train, report, task=None):
+    """Run a training recipe: ``run = train(args, output_dir, task)``, then ``report(args, output_dir, run)``.
 
     ``task`` is this process's :class:`cnn_cookbook.cluster.ClusterConfig` (None: one process).
-    A parameter server only serves.  A non-chief worker trains without claiming ``--output-dir``:
-    the chief alone owns the folder and writes into it.  The chief, or the single process, holds
-    the folder's claim (:func:`cnn_cookbook.run_folder.claim`) until its outputs are written.
+    A parameter server only serves.  A non-chief worker trains without claiming ``--output-dir``
+    and says how far it got: the chief alone owns the folder, writes into it and reports.  The
+    chief, or the single process, holds the folder's claim (:func:`cnn_cookbook.run_folder.claim`)
+    until its outputs are written.
     """
     if task is not None and task.job_name == "ps":
         return cluster.serve_ps(task)
     output_dir = fileio.ensure_dir(args.output_dir, field="output_dir")
     if task is not None and not task.is_chief:
-        return train_and_report(args, output_dir, task)
+        m = train(args, output_dir, task).metrics
+        print(f"{task.task}: done at step {m['steps']} ({m['updates_by_this_worker']} updates of its own)")
+        return
     with run_folder.claim(output_dir) as claimed:
-        return train_and_report(args, claimed, task)
+        report(args, claimed, train(args, claimed, task))
 
 
 def save_classifier_run(run, output_dir, export_dir=None, device="auto", show=False):

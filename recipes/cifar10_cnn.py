@@ -1,10 +1,10 @@
 #!/usr/bin/env python
-"""CIFAR-10 CNN: the cookbook's advanced CNN (ch. 8), Hvass-Labs #06 and the Keras-style tutorial's CNN.
+"""CIFAR-10 CNN: the cookbook's advanced CNN (ch. 8), Hvass-Labs #06 and the Keras notebook's CNN.
 
   python recipes/cifar10_cnn.py --dataset synthetic --steps 50         # quick, offline
   python recipes/cifar10_cnn.py --dataset cifar10 --download           # the book's 20000 steps
   python recipes/cifar10_cnn.py --model hvass --pipeline dataset       # Hvass #06 on tf.data
-  python recipes/cifar10_cnn.py --model keras-style --epochs 10        # the Keras-style tutorial
+  python recipes/cifar10_cnn.py --model keras-style --epochs 10        # the Keras notebook
   python recipes/cifar10_cnn.py --num-devices 2                        # one tower per device
   python recipes/local_cluster.py --workers 2 -- recipes/cifar10_cnn.py --dataset synthetic   # 1 ps + 2 workers
 
@@ -28,7 +28,7 @@ def parse_args(argv):
     p = cli.parser(__doc__)
     p.add_argument("--model", choices=("cookbook", "hvass", "keras-style"), default="cookbook",
                    help="network and its tutorial's defaults: cookbook (ch. 8), hvass (Hvass #06), "
-                        "keras-style (the Keras-style CIFAR-10 tutorial)")
+                        "keras-style (the Keras CIFAR-10 notebook)")
     p.add_argument("--pipeline", choices=("queue", "dataset"), default="queue",
                    help="input: the cookbook's queue runners, or tf.data")
     p.add_argument("--num-devices", type=cli.positive(), default=1,
@@ -64,28 +64,28 @@ def parse_args(argv):
 def main(argv=None):
     args = parse_args(argv)
     cli.apply_log_device_placement(args)
-    cli.start_training(args, train_and_report, cluster.cluster_from_args(args))
+    cli.start_training(args, train, report, cluster.cluster_from_args(args))
 
 
-def train_and_report(args, output_dir, task=None):
+def train(args, output_dir, task):
+    # imported here, once the flags have set TensorFlow's environment (--log-device-placement)
     from cnn_cookbook.cifar10_cnn import train_cifar10
     from cnn_cookbook.datasets.cifar10 import find_cifar10
 
     batches_dir, dataset = find_cifar10(args.dataset, args.data_dir, download=args.download)
     print(f"dataset: {dataset} ({batches_dir})")
-    run = train_cifar10(batches_dir, args.model, output_dir, pipeline=args.pipeline,
-                        num_devices=args.num_devices, seed=args.seed, device=args.device,
-                        resume=args.resume, progress=not args.no_progress, dataset=dataset,
-                        steps=args.steps, epochs=args.epochs, batch_size=args.batch_size,
-                        learning_rate=args.learning_rate, lr_decay=args.lr_decay,
-                        lr_decay_steps=args.lr_decay_steps, eval_every=args.eval_every,
-                        checkpoint_every=args.checkpoint_every, shuffle_buffer=args.shuffle_buffer,
-                        reader_threads=args.reader_threads, summaries_dir=args.summaries_dir,
-                        histogram_every=args.histograms_every, cluster=task)
-    if task is not None and not task.is_chief:
-        print(f"{task.task}: done at step {run.metrics['steps']} "
-              f"({run.metrics['updates_by_this_worker']} updates of its own)")
-        return
+    return train_cifar10(batches_dir, args.model, output_dir, pipeline=args.pipeline,
+                         num_devices=args.num_devices, seed=args.seed, device=args.device,
+                         resume=args.resume, progress=not args.no_progress, dataset=dataset,
+                         steps=args.steps, epochs=args.epochs, batch_size=args.batch_size,
+                         learning_rate=args.learning_rate, lr_decay=args.lr_decay,
+                         lr_decay_steps=args.lr_decay_steps, eval_every=args.eval_every,
+                         checkpoint_every=args.checkpoint_every, shuffle_buffer=args.shuffle_buffer,
+                         reader_threads=args.reader_threads, summaries_dir=args.summaries_dir,
+                         histogram_every=args.histograms_every, cluster=task)
+
+
+def report(args, output_dir, run):
     m = cli.save_classifier_run(run, output_dir, args.export_savedmodel, args.device, args.show)
     # no rate when nothing was trained (--resume of a finished run)
     rate = f"{m['images_per_second']:.0f} images/s" if m["images_per_second"] else "no steps run"

@@ -51,10 +51,11 @@ def parse_args(argv):
 def main(argv=None):
     args = parse_args(argv)
     cli.apply_log_device_placement(args)
-    cli.start_training(args, train_and_report, cluster.cluster_from_args(args))
+    cli.start_training(args, train, report, cluster.cluster_from_args(args))
 
 
-def train_and_report(args, output_dir, task=None):
+def train(args, output_dir, task):
+    # imported here, once the flags have set TensorFlow's environment (--log-device-placement)
     from cnn_cookbook.datasets.mnist import load_mnist
     from cnn_cookbook.mnist_cnn import train_mnist
 
@@ -62,16 +63,15 @@ def train_and_report(args, output_dir, task=None):
                       validation_size=args.validation_size, progress=not args.no_progress)
     print(f"dataset: {data.name} ({len(data.train)} train, {len(data.validation)} validation, "
           f"{len(data.test)} test images)")
-    run = train_mnist(data, args.model, output_dir, seed=args.seed, device=args.device, resume=args.resume,
-                      early_stopping=args.early_stopping, checkpoint_every=args.checkpoint_every,
-                      progress=not args.no_progress, steps=args.steps, batch_size=args.batch_size,
-                      learning_rate=args.learning_rate, momentum=args.momentum, eval_every=args.eval_every,
-                      eval_size=args.eval_size, patience=args.patience, summaries_dir=args.summaries_dir,
-                      histogram_every=args.histograms_every, cluster=task)
-    if task is not None and not task.is_chief:
-        print(f"{task.task}: done at step {run.metrics['steps']} "
-              f"({run.metrics['updates_by_this_worker']} updates of its own)")
-        return
+    return train_mnist(data, args.model, output_dir, seed=args.seed, device=args.device, resume=args.resume,
+                       early_stopping=args.early_stopping, checkpoint_every=args.checkpoint_every,
+                       progress=not args.no_progress, steps=args.steps, batch_size=args.batch_size,
+                       learning_rate=args.learning_rate, momentum=args.momentum, eval_every=args.eval_every,
+                       eval_size=args.eval_size, patience=args.patience, summaries_dir=args.summaries_dir,
+                       histogram_every=args.histograms_every, cluster=task)
+
+
+def report(args, output_dir, run):
     m = cli.save_classifier_run(run, output_dir, args.export_savedmodel, args.device, args.show)
     speed = f"{m['images_per_second']:.0f} images/s" if m["images_per_second"] else "no steps run"
     kept = m.get("weights_step", m["steps"])

@@ -46,10 +46,11 @@ def main(argv=None):
     from cnn_cookbook.ensemble import check_train_fraction
 
     check_train_fraction(args.train_fraction)  # before the data are loaded
-    cli.start_training(args, train_and_report)
+    cli.start_training(args, train, report)
 
 
-def train_and_report(args, output_dir, task=None):
+def train(args, output_dir, task=None):
+    # imported here, once the flags have set TensorFlow's environment (--log-device-placement)
     from cnn_cookbook.datasets.mnist import load_mnist
     from cnn_cookbook.ensemble import train_ensemble
 
@@ -57,11 +58,14 @@ def train_and_report(args, output_dir, task=None):
                       validation_size=args.validation_size, progress=not args.no_progress)
     print(f"dataset: {data.name} ({len(data.train) + len(data.validation)} train+validation, "
           f"{len(data.test)} test images)")
-    run = train_ensemble(data, args.num_networks, args.model, output_dir, seed=args.seed, device=args.device,
-                         train_fraction=args.train_fraction, resume=args.resume, train=not args.evaluate_only,
-                         checkpoint_every=args.checkpoint_every, progress=not args.no_progress,
-                         steps=args.steps, batch_size=args.batch_size, learning_rate=args.learning_rate,
-                         summaries_dir=args.summaries_dir, histogram_every=args.histograms_every)
+    return train_ensemble(data, args.num_networks, args.model, output_dir, seed=args.seed, device=args.device,
+                          train_fraction=args.train_fraction, resume=args.resume, train=not args.evaluate_only,
+                          checkpoint_every=args.checkpoint_every, progress=not args.no_progress,
+                          steps=args.steps, batch_size=args.batch_size, learning_rate=args.learning_rate,
+                          summaries_dir=args.summaries_dir, histogram_every=args.histograms_every)
+
+
+def report(args, output_dir, run):
     cli.write_outputs(output_dir, run.metrics, figures=run.figures, show=args.show)
     m = run.metrics
     for net in m["networks"]:

@@ -58,10 +58,16 @@ def test_transfer_values_in_2d_keep_the_classes_apart():
 
 
 def test_distorted_training_images_differ_and_the_first_is_the_test_crop():
-    from cnn_cookbook.cifar10_cnn import distorted_examples
+    from cnn_cookbook.cifar10_cnn import build_distortion_examples, distorted_examples
+    from cnn_cookbook.tf1 import new_session, tf
 
     image = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
-    shown = distorted_examples(image, "hvass", count=4, seed=1)
+    graph = tf.Graph()
+    with graph.as_default():
+        tf.set_random_seed(1)
+        examples = build_distortion_examples("hvass")
+        with new_session(graph, "cpu") as session:
+            shown = distorted_examples(session, examples, image, count=4)
     assert shown.shape == (5, 24, 24, 3) and shown.min() >= 0 and shown.max() <= 1
     np.testing.assert_allclose(shown[0], image[4:28, 4:28] / 255.0, atol=1e-6)  # central crop, undistorted
     assert all(not np.allclose(shown[0], shown[i]) for i in range(1, 5))

@@ -1,4 +1,4 @@
-"""The CIFAR-10 networks: the cookbook's "advanced CNN", Hvass-Labs #06 and the Keras-style tutorial's CNN.
+"""The CIFAR-10 networks: the cookbook's "advanced CNN", Hvass-Labs #06 and the Keras notebook's CNN.
 
 Each core builder takes the images its input pipeline produces (NHWC float32, batch may be
 None) and returns ``(logits, endpoints)``:
@@ -83,7 +83,7 @@ def leaky_relu(x):
 
 
 def keras_style_cifar(images, num_classes=10, training=False, scope="cifar10_keras_style"):
-    """The Keras-style tutorial's CNN: conv3x3x16, conv3x3x32, pool2, drop .25, conv3x3x32, conv3x3x64, pool2, drop .25,
+    """The Keras notebook's CNN: conv3x3x16, conv3x3x32, pool2, drop .25, conv3x3x32, conv3x3x64, pool2, drop .25,
     dense256, drop .5, dense10; LeakyReLU(0.1) after every layer, the output layer included (a
     quirk of the tutorial, kept: the logits are LeakyReLU'd before the softmax).  1,084,234 weights.
     """

@@ -114,7 +114,7 @@ def batch_norm(x, training, decay=0.9997, epsilon=1e-3, name="batch_norm"):
 
 
 def dropout(x, rate, training):
-    """Dropout at ``rate`` while training, identity at evaluation (Keras' behaviour, as the Keras-style CIFAR-10 tutorial has it)."""
+    """Dropout at ``rate`` while training, identity at evaluation (Keras' behaviour, as the Keras notebook has it)."""
     if _is_tensor(training):
         return tf.cond(training, lambda: tf.nn.dropout(x, rate=rate), lambda: tf.identity(x))
     return tf.nn.dropout(x, rate=rate) if training else x

@@ -72,7 +72,7 @@ class ArgumentParser(argparse.ArgumentParser):
                               help="use an external file placed by hand even though its hash differs "
                                    "from the published one (recorded in metrics.json)")
         parsed, extra = super().parse_known_args(args, namespace)
-        # after super(): a sub-command's own parse (inside it) is overwritten by the whole
+        # recorded after super(): a sub-command parses inside it, and the whole (its flags too) lands here
         FLAGS.clear()
         FLAGS.update({dest: (flag, getattr(parsed, dest, None)) for dest, flag in flag_names(self).items()})
         # one recipe run per parse: the settings and the record of accepted files start afresh

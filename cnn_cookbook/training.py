@@ -84,7 +84,7 @@ def build_classifier(network, image_shape, num_classes, optimizer, learning_rate
     with tf.control_dependencies(tf.get_collection(tf.GraphKeys.UPDATE_OPS)):
         train_op = optimizer(rate).minimize(loss, global_step=global_step)
     return Classifier(images, labels, training, logits, probabilities, predictions, loss,
-                           accuracy, train_op, global_step, rate, endpoints)
+                      accuracy, train_op, global_step, rate, endpoints)
 
 
 # ---------------------------------------------------------------------------------------------

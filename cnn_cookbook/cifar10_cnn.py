@@ -174,7 +174,7 @@ def train_cifar10(batches_dir, model="cookbook", output_dir="runs/cifar10_cnn", 
         raise CookbookError(f"the batch size {hp.batch_size} cannot be split evenly over {num_devices} "
                             "devices; choose a batch size divisible by the number of devices",
                             field=("batch_size", "num_devices"))
-    output_dir = ensure_dir(output_dir)
+    output_dir = ensure_dir(output_dir, field="output_dir")
     checkpoint_dir = output_dir / "checkpoints"
     resolved_device = tower_device_type(device, num_devices)
     cpu_devices = num_devices if resolved_device == "cpu" else 1
@@ -198,8 +198,11 @@ def train_cifar10(batches_dir, model="cookbook", output_dir="runs/cifar10_cnn", 
         if histogram_every:
             summaries.add_histograms(summaries.relu_activations(graph, exclude_scope="evaluation"))
         # TensorFlow's event writer only logs a failure and carries on; check the folder first
-        writer = (summaries.RunWriters(ensure_writable_dir(summaries_dir or output_dir / "tensorboard"), graph,
-                                       histogram_every) if chief else None)
+        writer = None
+        if chief:
+            events = ensure_writable_dir(summaries_dir or output_dir / "tensorboard",
+                                         "summaries_dir" if summaries_dir else "output_dir")
+            writer = summaries.RunWriters(events, graph, histogram_every)
         # Hvass #06's figure, run in this session once training is over (the chief draws it)
         examples = build_distortion_examples(hp.style) if chief and hp.style != "keras-style" else None
         last_eval = {}

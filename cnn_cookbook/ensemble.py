@@ -164,7 +164,7 @@ def train_ensemble(data, num_networks=5, model="hvass-cnn", output_dir="runs/mni
     """
     if num_networks < 1:
         raise CookbookError(f"an ensemble needs at least 1 network, not {num_networks}", field="num_networks")
-    output_dir = ensure_dir(output_dir)
+    output_dir = ensure_dir(output_dir, field="output_dir")
     if train and not resume:  # a fresh ensemble: the earlier one (its networks too) moves aside whole
         run_folder.keep_earlier_run(output_dir)
     pooled = len(data.train) + len(data.validation)

@@ -80,7 +80,7 @@ def train_mnist(data, model="cookbook", output_dir="runs/mnist_cnn", seed=0, dev
     if worker is not None:  # each worker its own examples and its own random stream
         data = replace(data, train=data.train.shard(cluster.task_index, cluster.num_workers))
         seed = seed + cluster.task_index
-    output_dir = ensure_dir(output_dir)
+    output_dir = ensure_dir(output_dir, field="output_dir")
     checkpoint_dir = output_dir / "checkpoints"
     graph = tf.Graph()
     with graph.as_default():
@@ -100,8 +100,11 @@ def train_mnist(data, model="cookbook", output_dir="runs/mnist_cnn", seed=0, dev
         if histogram_every:
             summaries.add_histograms(net.endpoints)
         # TensorFlow's event writer only logs a failure and carries on; check the folder first
-        writer = (summaries.RunWriters(ensure_writable_dir(summaries_dir or output_dir / "tensorboard"), graph,
-                                       histogram_every) if chief else None)
+        writer = None
+        if chief:
+            events = ensure_writable_dir(summaries_dir or output_dir / "tensorboard",
+                                         "summaries_dir" if summaries_dir else "output_dir")
+            writer = summaries.RunWriters(events, graph, histogram_every)
         last_batch = {}
 
         def feed():

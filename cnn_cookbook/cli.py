@@ -74,7 +74,7 @@ class ArgumentParser(argparse.ArgumentParser):
         parsed, extra = super().parse_known_args(args, namespace)
         # recorded after super(): a sub-command parses inside it, and the whole (its flags too) lands here
         FLAGS.clear()
-        FLAGS.update({dest: (flag, getattr(parsed, dest, None)) for dest, flag in flag_names(self).items()})
+        FLAGS.update(flag_names(self))
         # one recipe run per parse: the settings and the record of accepted files start afresh
         images.MAX_PIXELS = getattr(parsed, "max_pixels", images.DEFAULT_MAX_PIXELS)
         downloads.accept_checksum_mismatch = bool(getattr(parsed, "accept_checksum_mismatch", False))
@@ -82,8 +82,8 @@ class ArgumentParser(argparse.ArgumentParser):
         return parsed, extra
 
 
-#: setting (argparse dest, e.g. "batch_size") -> (the flag that sets it, its value) of the last
-#: parse; :func:`main_wrapper` adds the flag to an error whose ``field`` names that setting
+#: setting (argparse dest, e.g. "batch_size") -> the flag that sets it, of the last parse;
+#: :func:`main_wrapper` adds the flag to an error whose ``field`` names that setting
 FLAGS = {}
 
 
@@ -103,17 +103,10 @@ def flag_names(p):
 def error_line(exc):
     """A :class:`CookbookError` as the command line shows it: the library's message, then the
     flag(s) of the setting(s) its ``field`` names, where this recipe has them."""
-    flags = [_flag_shown(*FLAGS[name]) for name in getattr(exc, "fields", ()) if name in FLAGS]
+    flags = [FLAGS[name] for name in getattr(exc, "fields", ()) if name in FLAGS]
     if not flags:
         return str(exc)
-    return f"{exc} (flag{'s' if len(flags) > 1 else ''}: {', '.join(flags)})"
-
-
-def _flag_shown(flag, value):
-    """``--batch-size 100000`` as given; a switch, or a flag left at None, by its name alone."""
-    if value is None or isinstance(value, bool):
-        return flag
-    return f"{flag} {' '.join(map(str, value)) if isinstance(value, (list, tuple)) else value}"
+    return f"{exc} (set with {' and '.join(flags)})"
 
 
 def parser(description, **kwargs):

@@ -205,7 +205,7 @@ def _(tmp):
 def _(tmp):
     data = mnist_folder(tmp / "d", train=220, test=20)
     return (*mnist_run(data, tmp / "out", "--batch-size", "100000", "--validation-size", "20"),
-            ("--batch-size 100000", "200 examples", str(data)))
+            ("batch size 100000", "200 examples", str(data), "(set with --batch-size)"))
 
 
 @case("flag --validation-size leaves no training image")

@@ -239,11 +239,11 @@ def test_a_library_error_names_its_setting_and_the_command_line_adds_the_flag(ca
     with pytest.raises(SystemExit) as stopped:
         main()
     assert stopped.value.code == 2
-    # the library's own words, then the canonical spelling of the flag (not the alias used) as given
+    # the library's own words, then the canonical spelling of the flag (not the alias used)
     assert capsys.readouterr().err == ("error: the batch size 3 is larger than the data (2 examples) "
-                                       "(flag: --batch-size 3)\n")
+                                       "(set with --batch-size)\n")
     both = CookbookError("x", field=("batch_size", "output_dir"))
-    assert cli.error_line(both) == "x (flags: --batch-size 3, --output-dir)"  # --output-dir not given
+    assert cli.error_line(both) == "x (set with --batch-size and --output-dir)"
     # a setting this recipe has no flag for (or no field at all): the message alone
     assert cli.error_line(CookbookError("x", field="momentum")) == "x"
     assert cli.error_line(CookbookError("x")) == "x"

@@ -235,7 +235,7 @@ def test_recipe_bad_input_is_one_clear_line(mnist_dir, tmp_path):
         assert proc.returncode == 0, proc.stderr
         assert json.loads((tmp_path / "gpu" / "metrics.json").read_text())["device"] == "gpu"
     else:
-        assert_one_line_error(proc, "no GPU", "(flag: --device gpu)")
+        assert_one_line_error(proc, "no GPU", "(set with --device)")
 
 
 def test_auto_uses_mnist_when_present_else_synthetic(mnist_dir, tmp_path, monkeypatch):

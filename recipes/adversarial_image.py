@@ -61,72 +61,12 @@ def parse_args(argv):
     return p.parse_args(argv)
 
 
-def uses_inception(args):
-    return args.model != "checkpoint" or args.graph is not None
-
-
-def demo_picture(size=320):
-    """A made-up colourful picture (uint8 HxWx3) for the stand-in graph when no --image is given."""
-    import numpy as np
-
-    yy, xx = np.mgrid[0:size, 0:size] / size
-    picture = np.stack([xx, yy, 0.5 + 0.5 * np.sin(12 * xx * yy)], axis=-1)
-    picture[(xx - 0.6) ** 2 + (yy - 0.4) ** 2 < 0.05] = (0.9, 0.2, 0.1)
-    return (255 * picture).astype(np.uint8)
-
-
-def load_classifier(args, session_for, announce=print):
-    """(network, session, attack images, fgsm images, fgsm labels, class_name, target, description)."""
-    import numpy as np
-
-    from cnn_cookbook import adversarial as adv
-    from cnn_cookbook.fileio import save_image
-
-    if uses_inception(args):
-        from cnn_cookbook.nets import inception_v3 as v3
-
-        model = "auto" if args.model == "checkpoint" else args.model
-        files = v3.locate_inception_v3(model, args.graph, args.models_dir, args.download)
-        graph_def = v3.load_inception_graph_def(files.graph_path)
-        stand_in = v3.is_stand_in(graph_def)
-        if stand_in:
-            announce(f"using the {v3.STAND_IN_LABEL} graph {files.graph_path}: the code path of Hvass #11, "
-                     "not its result; --model inception_v3 --download for the real network")
-        labels = (v3.load_imagenet_labels(files.label_map, files.synset_map)
-                  if files.label_map and files.synset_map else None)
-        network = v3.inception_v3_network(graph_def, v3.model_name(stand_in), source=files.graph_path)
-        session = session_for(network.graph)
-        image = args.image or files.example_image
-        if image is None:
-            image = save_image(Path(args.output_dir) / "input.png", demo_picture())
-        resized = v3.resized_image(session, network, image)
-        return (network, session, resized, resized, None, lambda i: v3.label_for(i, labels, stand_in),
-                300 if args.target is None else args.target, f"{v3.model_name(stand_in)} on {image}")
-    from cnn_cookbook import training
-    from cnn_cookbook.nets.checkpoint import load_checkpoint_network
-
-    info = training.read_network_info(args.checkpoint_dir)
-    network = load_checkpoint_network(args.checkpoint_dir)
-    session = session_for(network.graph)
-    network.restore(session)
-    images, labels = adv.checkpoint_test_set(info, args.dataset, args.data_dir, args.download)
-    target = 3 if args.target is None else args.target
-    chosen = np.flatnonzero(labels != target)[:args.count]
-    names = info.get("class_names")
-    fgsm_count = args.fgsm_count or len(labels)
-    return (network, session, images[chosen], images[:fgsm_count], labels[:fgsm_count],
-            (lambda i: names[i]) if names else str, target,
-            f"{info['network']} checkpoint {args.checkpoint_dir} on {info.get('dataset')}")
-
-
 @cli.main_wrapper
 def main(argv=None):
     args = parse_args(argv)
     from cnn_cookbook import adversarial as adv
-    from cnn_cookbook import summaries
     from cnn_cookbook.errors import CookbookError
-    from cnn_cookbook.fileio import ensure_dir
-    from cnn_cookbook.tf1 import new_session, resolve_device, tf
+    from cnn_cookbook.run_folder import claim
 
     try:
         epsilons = tuple(float(e) for e in args.epsilons.split(",") if e.strip())
@@ -134,36 +74,22 @@ def main(argv=None):
         raise CookbookError(f"--epsilons must be numbers separated by commas, not {args.epsilons!r}") from None
     if any(e < 0 for e in epsilons):
         raise CookbookError(f"--epsilons must be >= 0, got {args.epsilons}")
-    output_dir = ensure_dir(args.output_dir, field="output_dir")
-    sessions = []
-
-    def session_for(graph):
-        sessions.append(new_session(graph, args.device))
-        return sessions[-1]
-
-    with tf.Graph().as_default():
-        try:
-            network, session, images, fgsm_inputs, fgsm_labels, class_name, target, described = \
-                load_classifier(args, session_for)
-            settings = adv.ImageAttackSettings(target, args.noise_limit, args.step_size, args.required_score,
-                                               args.steps, epsilons, args.attack != "fgsm", args.attack != "targeted")
-            with summaries.RunWriters(cli.summaries_dir(args), network.graph) as writers:
-                metrics, figures = adv.image_attack_experiment(session, network, images, fgsm_inputs, fgsm_labels,
-                                                               settings, class_name, progress=not args.no_progress,
-                                                               writers=writers)
-        finally:
-            for session in sessions:
-                session.close()
-    metrics.update(recipe="adversarial_image", classifier=described, seed=args.seed,
-                   device=resolve_device(args.device), tensorflow=tf.VERSION)
-    cli.write_outputs(output_dir, metrics, figures=figures, show=args.show)
-    print(f"classifier: {described}")
+    source = adv.ClassifierSource(args.model, args.checkpoint_dir, args.dataset, args.data_dir, args.graph,
+                                  args.models_dir, args.image, args.download, args.count, args.fgsm_count)
+    settings = adv.ImageAttackSettings(args.target, args.noise_limit, args.step_size, args.required_score,
+                                       args.steps, epsilons, args.attack != "fgsm", args.attack != "targeted")
+    with claim(args.output_dir) as output_dir:  # held until the outputs are written
+        run = adv.attack_images(source, settings, output_dir=output_dir, seed=args.seed, device=args.device,
+                                progress=not args.no_progress, summaries_dir=cli.summaries_dir(args))
+        cli.write_outputs(output_dir, run.metrics, figures=run.figures, show=args.show)
+    metrics = run.metrics
+    print(f"classifier: {run.outputs['classifier']}")
     if "targeted" in metrics:
         t = metrics["targeted"]
-        print(f"targeted towards {class_name(target)}: {100 * t['success_rate']:.1f}% of {t['images']} image(s) "
-              f"now classified as the target (mean target score {100 * t['mean_target_score']:.2f}%, "
+        print(f"targeted towards {run.outputs['target_name']}: {100 * t['success_rate']:.1f}% of {t['images']} "
+              f"image(s) now classified as the target (mean target score {100 * t['mean_target_score']:.2f}%, "
               f"{t['mean_steps']:.1f} steps, |noise| <= {t['max_abs_noise_0_255']:.2f} of 255)")
-        if t["success_rate"] < 0.5 and not uses_inception(args):
+        if t["success_rate"] < 0.5 and not run.outputs["inception"]:
             print("  (a limit of 3/255 is Hvass's for 299x299 photos; small low-resolution images need more: "
                   "try --noise-limit 90, the 0.35 of Hvass #12)")
     if "fgsm" in metrics:

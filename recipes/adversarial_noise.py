@@ -1,8 +1,8 @@
 #!/usr/bin/env python
 """Hvass-Labs #12: one adversarial noise image for all of MNIST, and immunity to it.
 
-  python recipes/adversarial_noise.py --dataset synthetic          # offline, the seed's settings
-  python recipes/adversarial_noise.py --dataset mnist --download   # real MNIST (seed: 13.2% under attack)
+  python recipes/adversarial_noise.py --dataset synthetic          # offline, the tutorial's settings
+  python recipes/adversarial_noise.py --dataset mnist --download   # real MNIST (Hvass #12: 13.2% under attack)
   python recipes/adversarial_noise.py --checkpoint-dir runs/mnist_cnn/checkpoints   # attack a trained network
 
 A noise variable is added to every input (clipped to 0..1).  An adversarial Adam optimiser
@@ -55,12 +55,10 @@ def parse_args(argv):
 def main(argv=None):
     args = parse_args(argv)
     cli.apply_log_device_placement(args)
-    import numpy as np
-
     from cnn_cookbook.adversarial import NoiseSettings, universal_noise_experiment
     from cnn_cookbook.datasets.mnist import load_mnist
     from cnn_cookbook.errors import CookbookError
-    from cnn_cookbook.fileio import atomic_path, ensure_dir
+    from cnn_cookbook.run_folder import claim
 
     try:
         targets = tuple(int(t) for t in args.immunity_targets.split(",") if t.strip())
@@ -69,10 +67,6 @@ def main(argv=None):
                             f"not {args.immunity_targets!r}") from None
     if args.steps <= 0 and args.checkpoint_dir is None:
         raise CookbookError("--steps must be > 0 (or give --checkpoint-dir to start from a trained network)")
-    output_dir = ensure_dir(args.output_dir, field="output_dir")
-    data = load_mnist(args.dataset, args.data_dir, download=args.dataset != "synthetic" or args.download,
-                      validation_size=args.validation_size, progress=not args.no_progress)
-    print(f"dataset: {data.name} ({len(data.train)} train, {len(data.test)} test images)")
     settings = NoiseSettings(learning_rate=args.learning_rate, batch_size=args.batch_size, steps=args.steps,
                              noise_limit=args.noise_limit, noise_l2_weight=args.noise_l2_weight,
                              adversary_learning_rate=args.adversary_learning_rate, target=args.target,
@@ -80,13 +74,14 @@ def main(argv=None):
                              immunity_adversary_steps=args.immunity_adversary_steps,
                              immunity_steps=args.immunity_steps, immunity_repeats=args.immunity_repeats,
                              immunity_targets=targets)
-    run = universal_noise_experiment(data, settings, seed=args.seed, device=args.device,
-                                     checkpoint=args.checkpoint_dir, progress=not args.no_progress,
-                                     summaries_dir=cli.summaries_dir(args))
-    with atomic_path(output_dir / "noise.npz") as tmp:
-        with open(tmp, "wb") as handle:
-            np.savez(handle, **run.noises)
-    cli.write_outputs(output_dir, run.metrics, figures=run.figures, show=args.show)
+    with claim(args.output_dir) as output_dir:  # held until the outputs are written
+        data = load_mnist(args.dataset, args.data_dir, download=args.dataset != "synthetic" or args.download,
+                          validation_size=args.validation_size, progress=not args.no_progress)
+        print(f"dataset: {data.name} ({len(data.train)} train, {len(data.test)} test images)")
+        run = universal_noise_experiment(data, settings, output_dir=output_dir, seed=args.seed, device=args.device,
+                                         checkpoint=args.checkpoint_dir, progress=not args.no_progress,
+                                         summaries_dir=cli.summaries_dir(args))
+        cli.write_outputs(output_dir, run.metrics, figures=run.figures, show=args.show)
     m = run.metrics
     print(f"before immunity: clean {100 * m['clean_accuracy_before']:.2f}%, with the noise for "
           f"{m['target']} {100 * m['noisy_accuracy_target']:.2f}%, mean over the ten class noises "

@@ -98,3 +98,72 @@ def test_adversarial_image_recipe_on_the_inception_stand_in(tmp_path):
     assert metrics["targeted"]["target"] == 300 and metrics["targeted"]["max_abs_noise_0_255"] <= 3.0 + 1e-3
     assert metrics["fgsm"]["curve"][0]["accuracy"] == 1.0  # epsilon 0 keeps the network's own prediction
     assert (out / "input.png").is_file() and (out / "targeted_0.png").is_file()
+
+
+def test_adversarial_noise_same_seed_twice_repeats_and_the_earlier_run_is_kept_whole(small_mnist, tmp_path,
+                                                                                       capsys):
+    """Issue 12: a second run into the folder first moves the first one aside (noise, plots,
+    metrics, TensorBoard events together); with one seed both runs find the same noise."""
+    out = tmp_path / "noise"
+    argv = ["--dataset", "idx", "--data-dir", small_mnist, "--output-dir", out, "--steps", "6", "--batch-size", "16",
+            "--target-steps", "4", "--all-steps", "1", "--immunity-targets", "5", "--immunity-repeats", "1",
+            "--immunity-adversary-steps", "1", "--immunity-steps", "1", "--seed", "4", "--device", "cpu",
+            "--no-progress"]
+    assert run_in_process("adversarial_noise", argv, capsys)[0] == 0
+    status, stdout, err = run_in_process("adversarial_noise", argv, capsys)
+    assert status == 0, err
+    assert "was moved to" in stdout
+    (kept,) = (out / "previous-runs").iterdir()
+    for name in ("noise.npz", "metrics.json", "noise_target.png", "immunity.png"):
+        assert (kept / name).is_file() and (out / name).is_file(), name
+    assert (kept / "tensorboard" / "adversary").is_dir() and (out / "tensorboard" / "adversary").is_dir()
+    first, second = (json.loads((folder / "metrics.json").read_text()) for folder in (kept, out))
+    assert first == second
+    with np.load(kept / "noise.npz") as a, np.load(out / "noise.npz") as b:
+        assert set(a.files) == {"target_noise", "all_noise"} and np.abs(a["all_noise"]).max() > 0
+        for name in a.files:
+            np.testing.assert_array_equal(a[name], b[name])
+
+
+def test_adversarial_image_same_seed_twice_repeats_and_the_earlier_run_is_kept_whole(checkpoint, small_mnist,
+                                                                                       tmp_path, capsys):
+    out = tmp_path / "image"
+    argv = ["--checkpoint", checkpoint, "--dataset", f"idx:{small_mnist}", "--output-dir", out, "--count", "2",
+            "--steps", "3", "--epsilons", "0,0.2", "--fgsm-count", "40", "--seed", "2", "--device", "cpu",
+            "--no-progress"]
+    assert run_in_process("adversarial_image", argv, capsys)[0] == 0
+    status, stdout, err = run_in_process("adversarial_image", argv, capsys)
+    assert status == 0, err
+    assert "was moved to" in stdout
+    (kept,) = (out / "previous-runs").iterdir()
+    for name in ("metrics.json", "targeted_0.png", "fgsm_accuracy.png"):
+        assert (kept / name).is_file() and (out / name).is_file(), name
+    assert (kept / "tensorboard" / "eval").is_dir() and len(list((out / "tensorboard" / "eval").iterdir())) == 1
+    first, second = (json.loads((folder / "metrics.json").read_text()) for folder in (kept, out))
+    assert first == second and first["targeted"]["mean_steps"] > 0
+
+
+@pytest.mark.parametrize("recipe, args", [
+    ("adversarial_noise", ["--dataset", "synthetic"]),
+    ("adversarial_image", ["--model", "stand-in"]),
+    ("retrain_inception", ["retrain", "--model", "stand-in"]),
+])
+def test_a_second_run_into_a_held_folder_stops_at_once(recipe, args, tmp_path, capsys):
+    """Issue 12: one run per output folder; the one holding it (another process) is named."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "held"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys; from cnn_cookbook.run_folder import claim\n"
+                               f"with claim({str(out)!r}):\n print('held', flush=True); sys.stdin.read()"],
+        cwd=Path(__file__).resolve().parents[1], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        flags = ["--output-dir", out, "--models-dir", tmp_path / "models"] if recipe != "adversarial_noise" \
+            else ["--output-dir", out]
+        status, _, err = run_in_process(recipe, args + flags, capsys)
+    finally:
+        holder.communicate("")
+    assert status == 2 and err.count("error:") == 1 and "in use by another run" in err
+    assert f"process {holder.pid}" in err and not (out / "metrics.json").exists()

@@ -1,7 +1,7 @@
 #!/usr/bin/env python
 """Bottleneck throughput: images batched through the graph versus one Session.run per image.
 
-Runs the chapter's real caching path (:func:`cnn_cookbook.retrain.cache_bottlenecks`: read the
+Runs the chapter's real caching path (:func:`cnn_cookbook.bottlenecks.cache_bottlenecks`: read the
 cache, decode the image file, run the graph, write the cache file atomically) on the stand-in
 graph, which has Inception v3's input size (every image is resized to 299x299x3 in the graph),
 once per transfer mode, all in one run:
@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-from cnn_cookbook import retrain as rt  # noqa: E402
+from cnn_cookbook import bottlenecks as bn  # noqa: E402
 from cnn_cookbook.datasets import folders  # noqa: E402
 from cnn_cookbook.nets import inception_v3 as iv3  # noqa: E402
 
@@ -44,7 +44,7 @@ def make_images(root, count, size, extension, seed=0):
 
 def measure(session_by_mode, mode, lists, class_names, cache_dir, batch_size):
     began = time.perf_counter()
-    sets, stats = rt.cache_bottlenecks(session_by_mode[mode], lists, class_names, cache_dir,
+    sets, stats = bn.cache_bottlenecks(session_by_mode[mode], lists, class_names, cache_dir,
                                        batch_size=batch_size, progress=False)
     wall = time.perf_counter() - began
     return stats.computed, wall, stats.session_seconds, sets["training"].values
@@ -54,10 +54,10 @@ def open_sessions(graph_def, modes, lists, class_names, work, batch_size, device
     """One session per mode, each warmed up on one batch (not timed)."""
     sessions = {}
     for mode in modes:
-        sessions[mode] = rt.open_transfer_session(graph_def, mode, device)
+        sessions[mode] = bn.open_transfer_session(graph_def, mode, device)
         warm = {name: {"training": lists[name]["training"][:batch_size], "validation": [], "testing": []}
                 for name in class_names}
-        rt.cache_bottlenecks(sessions[mode], warm, class_names, work / f"warm-{mode}", batch_size=batch_size,
+        bn.cache_bottlenecks(sessions[mode], warm, class_names, work / f"warm-{mode}", batch_size=batch_size,
                              progress=False)
     return sessions
 

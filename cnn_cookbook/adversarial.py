@@ -32,7 +32,7 @@ from cnn_cookbook.datasets.mnist import Split, load_mnist
 from cnn_cookbook.errors import CookbookError
 from cnn_cookbook.fileio import atomic_path, save_image
 from cnn_cookbook.nets import get_network
-from cnn_cookbook.nets import inception_v3 as v3
+from cnn_cookbook.nets import inception_v3 as iv3
 from cnn_cookbook.nets.checkpoint import load_checkpoint_network
 from cnn_cookbook.paths import data_root
 from cnn_cookbook.results import ChapterRun
@@ -339,7 +339,7 @@ class ClassifierSource:
 
     ``model``: ``checkpoint`` (a network trained by the MNIST/CIFAR recipes, in ``checkpoint_dir``
     with its network.json) or Inception v3 (``auto``: the real graph if present or ``download``,
-    else the stand-in; ``inception_v3``; ``stand-in``); a ``graph`` file implies ``auto``.
+    else the stand-in; ``inception_v3``; ``stand-in``); a ``graph_file`` (.pb) implies ``auto``.
     A checkpoint is attacked on its test set (``dataset`` and ``data_dir`` override network.json):
     the first ``count`` images not of the target class get the targeted attack, the first
     ``fgsm_count`` (default all) FGSM.  Inception v3 attacks one photo, ``image`` (default: the
@@ -350,7 +350,7 @@ class ClassifierSource:
     checkpoint_dir: str = "runs/mnist_cnn/checkpoints"
     dataset: str = None
     data_dir: str = None
-    graph: str = None
+    graph_file: str = None
     models_dir: str = None
     image: str = None
     download: bool = False
@@ -359,7 +359,7 @@ class ClassifierSource:
 
     @property
     def inception(self):
-        return self.model != "checkpoint" or self.graph is not None
+        return self.model != "checkpoint" or self.graph_file is not None
 
 
 def demo_picture(size=320):
@@ -385,19 +385,19 @@ class _Loaded:
 
 
 def _load_inception(source, target, announce):
-    files = v3.locate_inception_v3("auto" if source.model == "checkpoint" else source.model, source.graph,
+    files = iv3.locate_inception_v3("auto" if source.model == "checkpoint" else source.model, source.graph_file,
                                    source.models_dir, source.download)
-    graph_def = v3.load_inception_graph_def(files.graph_path)
-    stand_in = v3.is_stand_in(graph_def)
+    graph_def = iv3.load_inception_graph_def(files.graph_path)
+    stand_in = iv3.is_stand_in(graph_def)
     if stand_in:
-        announce(f"using the {v3.STAND_IN_LABEL} graph {files.graph_path}: the code path of Hvass #11, "
+        announce(f"using the {iv3.STAND_IN_LABEL} graph {files.graph_path}: the code path of Hvass #11, "
                  "not its result; --model inception_v3 --download for the real network")
-    labels = (v3.load_imagenet_labels(files.label_map, files.synset_map)
+    labels = (iv3.load_imagenet_labels(files.label_map, files.synset_map)
               if files.label_map and files.synset_map else None)
-    network = v3.inception_v3_network(graph_def, v3.model_name(stand_in), source=files.graph_path)
+    network = iv3.inception_v3_network(graph_def, iv3.model_name(stand_in), source=files.graph_path)
     image = source.image or files.example_image
-    return _Loaded(network, lambda i: v3.label_for(i, labels, stand_in), 300 if target is None else target,
-                   f"{v3.model_name(stand_in)} on {image or 'input.png'}", image=image)
+    return _Loaded(network, lambda i: iv3.label_for(i, labels, stand_in), 300 if target is None else target,
+                   f"{iv3.model_name(stand_in)} on {image or 'input.png'}", image=image)
 
 
 def _load_checkpoint(source, target):
@@ -420,7 +420,7 @@ def attack_images(source=ClassifierSource(), settings=ImageAttackSettings(target
     :func:`image_attack_experiment`, in a Graph and Session of its own; returns a
     :class:`~cnn_cookbook.results.ChapterRun`.
 
-    ``settings.target`` None picks 3 for a checkpoint, 300 (bookcase) for Inception v3.  The run
+    ``settings.target`` None picks 3 for a checkpoint, 300 (bookcase) for Inception iv3.  The run
     holds ``output_dir`` (an earlier run there is moved aside first) and writes there the generated
     picture (``input.png``, stand-in without an image) and TensorBoard events in ``summaries_dir``
     (default ``<output_dir>/tensorboard``; ``eval/``, see :func:`image_attack_experiment`); metrics
@@ -441,7 +441,7 @@ def attack_images(source=ClassifierSource(), settings=ImageAttackSettings(target
             loaded.image = paths["input"] = save_image(output_dir / "input.png", demo_picture())
         with new_session(graph, device) as session, summaries.RunWriters(paths["tensorboard"], graph) as writers:
             if source.inception:
-                loaded.images = loaded.fgsm_inputs = v3.resized_image(session, loaded.network, loaded.image)
+                loaded.images = loaded.fgsm_inputs = iv3.resized_image(session, loaded.network, loaded.image)
             else:
                 loaded.network.restore(session)
             metrics, figures = image_attack_experiment(session, loaded.network, loaded.images, loaded.fgsm_inputs,

@@ -1,28 +1,21 @@
 """Transfer learning on a frozen Inception v3: TensorFlow's retrain.py and Hvass #08/#09.
 
-The pipeline, one function per stage (the recipe ``recipes/retrain_inception.py retrain`` strings
-them together):
+The chapter, :func:`retrain_on_folders` (the recipe's ``retrain``), in four stages:
 
-1. :func:`open_transfer_session` loads the frozen graph and picks how to batch it (see
-   :mod:`cnn_cookbook.nets.inception_v3`: ``auto`` tries ``batch``, then ``map``, then ``single``,
-   keeping the first whose values match the single-image path).
-2. :func:`cache_bottlenecks` computes the 2048-d ``pool_3`` values ("bottlenecks", Hvass's
-   "transfer values") of every image once and keeps them on disk, one small file per image,
-   under ``<bottleneck_dir>/<graph fingerprint>/<class>/<image>.bnk``.  Files are written
-   atomically as soon as their batch is done, so a crash loses at most one batch; each file
-   carries its length and a CRC-32, so a truncated or corrupt file is recomputed, not trusted.
-   Images that cannot be decoded are skipped and counted.
-3. :func:`build_top_layer` adds the new softmax layer (optionally a ReLU hidden layer first, as
+1. the frozen graph and its bottleneck values, computed once per image and cached on disk
+   (:mod:`cnn_cookbook.bottlenecks`: :func:`~cnn_cookbook.bottlenecks.open_transfer_session`,
+   :func:`~cnn_cookbook.bottlenecks.cache_bottlenecks`);
+2. :func:`build_top_layer` adds the new softmax layer (optionally a ReLU hidden layer first, as
    Hvass #08's fc-1024) on a bottleneck placeholder; :func:`train_top_layer` trains it with
    :func:`cnn_cookbook.training.fit` on random batches of cached bottlenecks (retrain.py's
    defaults: plain gradient descent, learning rate 0.01, 4000 steps, batch 100, a validation
    batch of 100 every 10 steps) and reports the final test accuracy over the whole test set.
    With distortions (random crop, scale, flip, brightness) training images are decoded,
-   distorted and run through the graph at every step, bypassing the cache.
-4. :func:`export_retrained_graph` writes a frozen graph: the base graph plus the new layer
+   distorted and run through the graph at every step, bypassing the cache;
+3. :func:`export_retrained_graph` writes a frozen graph: the base graph plus the new layer
    (``final_result:0``, fed from ``pool_3/_reshape`` or from ``BottleneckInputPlaceholder:0``),
-   with the labels file beside it.  :func:`load_retrained` + :func:`predict_images` classify
-   images with that file alone.
+   with the labels file beside it;
+4. :func:`load_retrained` + :func:`predict_images` classify images with that file alone.
 
 The split into training/validation/testing is retrain.py's stable file-name hash
 (:func:`cnn_cookbook.datasets.folders.split_for`).  Batches are drawn uniformly over all
@@ -30,264 +23,29 @@ training images (retrain.py first draws a class, which over-samples small classe
 """
 
 import contextlib
-import os
-import struct
-import threading
 import time
-import zlib
-from concurrent.futures import ThreadPoolExecutor
 from collections import namedtuple
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from cnn_cookbook.progress import bar as progress_bar
 
-from cnn_cookbook.datasets.folders import SPLITS, write_labels_file
+from cnn_cookbook import plots, run_folder, summaries
+from cnn_cookbook.bottlenecks import (NO_DISTORTIONS, BottleneckSet, cache_bottlenecks, check_distortions,
+                                      open_transfer_session, wants_distortions)
+from cnn_cookbook.datasets.folders import SPLITS, list_class_folders, read_labels_file, split_image_lists, \
+    write_labels_file
 from cnn_cookbook.errors import CookbookError, DataFormatError
 from cnn_cookbook.fileio import ensure_dir, write_bytes_atomic
 from cnn_cookbook.io.images import UnreadableImage, read_image_rgb
 from cnn_cookbook.nets import inception_v3 as iv3
 from cnn_cookbook.nets.layers import dense
+from cnn_cookbook.results import ChapterRun
 from cnn_cookbook.tf1 import new_session, tf
-from cnn_cookbook.training import classification_heads, fit
+from cnn_cookbook.training import classification_heads, fit, make_optimizer
 
 # ---------------------------------------------------------------------------------------------
-# Bottleneck files: magic, uint32 count, count float32 values (little-endian), uint32 CRC-32
-
-_MAGIC = b"CCBNK1"
-_HEADER = struct.Struct("<6sI")
-_CRC = struct.Struct("<I")
-
-
-def encode_bottleneck(values):
-    data = np.asarray(values, dtype="<f4").tobytes()
-    return _HEADER.pack(_MAGIC, len(data) // 4) + data + _CRC.pack(zlib.crc32(data))
-
-
-def decode_bottleneck(blob, size=iv3.BOTTLENECK_SIZE):
-    """The values stored in ``blob``, or None when it is truncated, corrupt or of another size."""
-    if len(blob) != _HEADER.size + 4 * size + _CRC.size:
-        return None
-    magic, count = _HEADER.unpack_from(blob)
-    data = blob[_HEADER.size:-_CRC.size]
-    if magic != _MAGIC or count != size or _CRC.unpack(blob[-_CRC.size:])[0] != zlib.crc32(data):
-        return None
-    return np.frombuffer(data, dtype="<f4").astype(np.float32)
-
-
-def bottleneck_path(cache_dir, class_name, image_path):
-    return Path(cache_dir) / class_name / (Path(image_path).name + ".bnk")
-
-
-def read_bottleneck(path, size=iv3.BOTTLENECK_SIZE):
-    """Cached values, or None when the file is missing, truncated or corrupt."""
-    try:
-        blob = Path(path).read_bytes()
-    except FileNotFoundError:
-        return None
-    return decode_bottleneck(blob, size)
-
-
-def write_bottleneck(path, values):
-    """Write one cache file atomically (temp file in the same folder, then os.replace).
-
-    Leaner than :func:`cnn_cookbook.fileio.write_bytes_atomic` (no folder check, no random
-    temp name): it runs once per image and the caller creates the folders up front.
-    """
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}-{threading.get_ident()}.part")
-    try:
-        with open(tmp, "wb") as handle:
-            handle.write(encode_bottleneck(values))
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.remove(tmp)
-        raise
-
-
-def _decode_chunk(chunk):
-    """Decode (image path, cache file) pairs: (images, decoded pairs, unreadable paths)."""
-    images, targets, unreadable = [], [], []
-    for path, cache_file in chunk:
-        try:
-            images.append(read_image_rgb(path))
-            targets.append((path, cache_file))
-        except UnreadableImage:
-            unreadable.append(path)
-    return images, targets, unreadable
-
-
-def _write_chunk(cache_files, values):
-    for cache_file, row in zip(cache_files, values):
-        write_bottleneck(cache_file, row)
-
-
-# ---------------------------------------------------------------------------------------------
-# Stage 1: the frozen graph and how to batch it
-
-
-Distortions = namedtuple("Distortions", ["flip_left_right", "random_crop", "random_scale", "random_brightness"])
-NO_DISTORTIONS = Distortions(False, 0, 0, 0)
-
-
-def wants_distortions(distortions):
-    return distortions is not None and (distortions.flip_left_right or distortions.random_crop > 0
-                                        or distortions.random_scale > 0 or distortions.random_brightness > 0)
-
-
-def check_distortions(distortions):
-    """Negative percentages are a user error (they used to be ignored silently)."""
-    if distortions is None:
-        return
-    for name in ("random_crop", "random_scale", "random_brightness"):
-        value = getattr(distortions, name)
-        if value < 0:
-            raise CookbookError(f"--{name.replace('_', '-')} is a percentage >= 0, not {value}")
-
-
-DistortGraph = namedtuple("DistortGraph", ["image", "distorted"])
-
-
-def add_distortions(distortions, input_size=iv3.INPUT_SIZE):
-    """Graph piece: one uint8 RGB image [H, W, 3] -> a randomly distorted [299, 299, 3] float 0..255.
-
-    Percentages as retrain.py's flags: ``random_crop`` is the margin cropped away, ``random_scale``
-    the largest enlargement, ``random_brightness`` the largest change of brightness.
-    """
-    image = tf.placeholder(tf.uint8, [None, None, 3], name="distort_input")
-    margin = 1.0 + distortions.random_crop / 100.0
-    scale = tf.random_uniform([], 1.0, 1.0 + distortions.random_scale / 100.0)
-    side = tf.cast(float(input_size) * margin * scale, tf.int32)
-    enlarged = tf.image.resize_bilinear(tf.expand_dims(tf.cast(image, tf.float32), 0), tf.stack([side, side]))
-    cropped = tf.random_crop(tf.squeeze(enlarged, 0), [input_size, input_size, 3])
-    if distortions.flip_left_right:
-        cropped = tf.image.random_flip_left_right(cropped)
-    change = distortions.random_brightness / 100.0
-    brightness = tf.random_uniform([], 1.0 - change, 1.0 + change)
-    return DistortGraph(image, tf.clip_by_value(cropped * brightness, 0.0, 255.0, name="distorted"))
-
-
-TransferSession = namedtuple("TransferSession", ["session", "transfer", "distort", "mode", "stand_in"])
-
-
-def open_transfer_session(graph_def, mode="auto", device="auto", distortions=None, seed=None):
-    """A Session on the frozen graph with transfer-value pieces; the caller closes ``.session``.
-
-    ``mode`` ``auto`` keeps the first of batch/map/single whose values match the single-image
-    path on a probe (:func:`cnn_cookbook.nets.inception_v3.check_batch_mode`).
-    """
-    if mode not in iv3.MODES:
-        raise CookbookError(f"--bottleneck-mode must be one of {', '.join(iv3.MODES)}, not {mode!r}")
-    candidates = ("batch", "map", "single") if mode == "auto" else (mode,)
-    if wants_distortions(distortions):  # distorted images are fed already resized, as a batch
-        if mode == "single":
-            raise CookbookError("distortions need --bottleneck-mode auto, batch or map, not single")
-        candidates = tuple(c for c in candidates if c != "single")
-    for candidate in candidates:
-        graph = tf.Graph()
-        with graph.as_default():
-            if seed is not None:
-                tf.set_random_seed(seed)
-            transfer = iv3.build_transfer_graph(graph_def, candidate)
-            distort = add_distortions(distortions) if wants_distortions(distortions) else None
-        session = new_session(graph, device)
-        if mode != "auto" or iv3.check_batch_mode(session, transfer):
-            return TransferSession(session, transfer, distort, candidate, iv3.is_stand_in(graph_def))
-        session.close()
-    raise CookbookError("this graph gives different transfer values for batched images; distortions "
-                        "cannot be used with it (run without --flip-left-right/--random-*)")
-
-
-# ---------------------------------------------------------------------------------------------
-# Stage 2: bottleneck cache
-
-
-@dataclass
-class CacheStats:
-    cached: int = 0        # read from valid cache files
-    computed: int = 0      # computed now (including recomputed ones)
-    recomputed: int = 0    # cache file existed but was truncated or corrupt
-    unreadable: list = field(default_factory=list)  # image Paths that could not be decoded
-    seconds: float = 0.0
-    session_seconds: float = 0.0
-
-    def as_dict(self):
-        return {"cached": self.cached, "computed": self.computed, "recomputed_corrupt": self.recomputed,
-                "unreadable_images": len(self.unreadable), "seconds": round(self.seconds, 3),
-                "session_seconds": round(self.session_seconds, 3)}
-
-
-BottleneckSet = namedtuple("BottleneckSet", ["values", "labels", "paths"])  # [N, 2048], [N] int32, [N]
-
-
-def cache_bottlenecks(transfer_session, image_lists, class_names, cache_dir, splits=SPLITS,
-                      batch_size=32, progress=True, stats=None):
-    """Bottlenecks of every image in ``image_lists`` (class -> split -> Paths), from cache or computed.
-
-    Returns ``(sets, stats)``: ``sets[split]`` is a :class:`BottleneckSet` (unreadable images
-    left out), ``stats`` a :class:`CacheStats`.  New values are written to ``cache_dir`` after
-    each batch.
-    """
-    stats = stats or CacheStats()
-    began = time.perf_counter()
-    found, missing = {}, []
-    for label, name in enumerate(class_names):
-        for split in splits:
-            for path in image_lists[name][split]:
-                cache_file = bottleneck_path(cache_dir, name, path)
-                values = read_bottleneck(cache_file)
-                if values is not None:
-                    found[path] = values
-                    stats.cached += 1
-                else:
-                    stats.recomputed += cache_file.exists()
-                    missing.append((path, cache_file))
-    timing = {}
-    bar = progress_bar(total=len(missing), desc="bottlenecks", unit="img", enabled=progress and bool(missing))
-    for cache_folder in {cache_file.parent for _, cache_file in missing}:
-        ensure_dir(cache_folder)
-    chunks = [missing[start:start + batch_size] for start in range(0, len(missing), batch_size)]
-    # Decoding the next batch and writing the last one's files run in helper threads while
-    # Session.run (which releases the GIL) computes this one, so the graph is rarely kept waiting.
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="bottlenecks") as helpers:
-        writes = []
-        decoded = helpers.submit(_decode_chunk, chunks[0]) if chunks else None
-        for index, chunk in enumerate(chunks):
-            images, targets, unreadable = decoded.result()
-            if index + 1 < len(chunks):
-                decoded = helpers.submit(_decode_chunk, chunks[index + 1])
-            stats.unreadable += unreadable
-            if images:
-                values = iv3.transfer_values(transfer_session.session, transfer_session.transfer, images,
-                                             batch_size=batch_size, timing=timing)
-                writes.append(helpers.submit(_write_chunk, [c for _, c in targets], values))
-                for (path, _), row in zip(targets, values):
-                    found[path] = row
-                stats.computed += len(images)
-            bar.update(len(chunk))
-        for write in writes:
-            write.result()  # re-raise a failed write (disk full, permissions) here
-    bar.close()
-    stats.seconds += time.perf_counter() - began
-    stats.session_seconds += timing.get("session_seconds", 0.0)
-    sets = {}
-    for split in splits:
-        rows, labels, paths = [], [], []
-        for label, name in enumerate(class_names):
-            for path in image_lists[name][split]:
-                if path in found:
-                    rows.append(found[path])
-                    labels.append(label)
-                    paths.append(path)
-        values = np.stack(rows) if rows else np.zeros((0, iv3.BOTTLENECK_SIZE), np.float32)
-        sets[split] = BottleneckSet(values, np.asarray(labels, np.int32), paths)
-    return sets, stats
-
-
-# ---------------------------------------------------------------------------------------------
-# Stage 3: the new top layer
+# The new top layer
 
 
 TopLayer = namedtuple("TopLayer", [
@@ -312,14 +70,13 @@ def final_layer_logits(bottleneck, num_classes, hidden_units=0):
         return dense(x, "final", num_classes, stddev=0.001)
 
 
-OPTIMIZERS = {"sgd": tf.train.GradientDescentOptimizer, "adam": tf.train.AdamOptimizer}
-
-
 def build_top_layer(num_classes, hidden_units=0, learning_rate=0.01, optimizer="sgd",
                     bottleneck_size=iv3.BOTTLENECK_SIZE):
-    """Placeholders, the new layer, loss and training op in the default graph: a :class:`TopLayer`."""
-    if optimizer not in OPTIMIZERS:
-        raise CookbookError(f"--optimizer must be one of {', '.join(OPTIMIZERS)}, not {optimizer!r}")
+    """Placeholders, the new layer, loss and training op in the default graph: a :class:`TopLayer`.
+
+    ``optimizer``: a name of :data:`cnn_cookbook.training.OPTIMIZERS` (retrain.py: sgd; Hvass #08: adam).
+    """
+    optimizer = make_optimizer(optimizer, learning_rate)  # an unknown name stops before the graph grows
     if hidden_units < 0:
         raise CookbookError(f"--hidden-units must be >= 0 (0: no hidden layer), not {hidden_units}")
     bottleneck_input = tf.placeholder(tf.float32, [None, bottleneck_size], name="BottleneckInputPlaceholder")
@@ -327,7 +84,7 @@ def build_top_layer(num_classes, hidden_units=0, learning_rate=0.01, optimizer="
     logits = final_layer_logits(bottleneck_input, num_classes, hidden_units)
     loss, probabilities, predictions, accuracy = classification_heads(logits, labels)
     global_step = tf.train.get_or_create_global_step()
-    train_op = OPTIMIZERS[optimizer](learning_rate).minimize(loss, global_step=global_step)
+    train_op = optimizer.minimize(loss, global_step=global_step)
     return TopLayer(bottleneck_input, labels, logits, probabilities, predictions, loss, accuracy,
                     train_op, global_step)
 
@@ -347,11 +104,13 @@ def _accuracy(probabilities, labels):
     return float(np.mean(np.argmax(probabilities, axis=1) == labels)) if len(labels) else float("nan")
 
 
-def train_top_layer(sets, num_classes, steps=4000, learning_rate=0.01, batch_size=100, eval_every=10,
-                    validation_batch_size=100, hidden_units=0, optimizer="sgd", seed=0, device="auto",
-                    transfer_session=None, distorted_training=None, progress=True, describe_every=None,
-                    summaries_dir=None, histogram_every=0):
+def train_top_layer(sets, num_classes, *, steps=4000, learning_rate=0.01, train_batch_size=100,
+                    validation_batch_size=100, eval_every=10, hidden_units=0, optimizer="sgd", seed=0,
+                    device="auto", transfer_session=None, distorted_training=None, progress=True,
+                    describe_every=None, summaries_dir=None, histogram_every=0):
     """Train the new layer on cached bottlenecks; returns a :class:`RetrainResult`.
+
+    Settings by keyword only, with the names :func:`retrain_on_folders` gives them.
 
     ``sets``: split -> :class:`BottleneckSet`.  ``validation_batch_size`` -1 evaluates the whole
     validation set.  With ``distorted_training`` = (image Paths, labels), each step decodes and
@@ -360,8 +119,6 @@ def train_top_layer(sets, num_classes, steps=4000, learning_rate=0.01, batch_siz
     (loss = cross entropy, accuracy) and ``validation/`` (accuracy), and with ``histogram_every``
     histograms of the new layer's weights and logits.
     """
-    from cnn_cookbook import summaries
-
     rng = np.random.default_rng(seed)
     train, validation, test = sets["training"], sets["validation"], sets["testing"]
     pool_size = len(distorted_training[0]) if distorted_training else len(train.labels)
@@ -380,7 +137,7 @@ def train_top_layer(sets, num_classes, steps=4000, learning_rate=0.01, batch_siz
     distortion_seconds = [0.0]
 
     def feed():
-        index = rng.integers(0, pool_size, batch_size)
+        index = rng.integers(0, pool_size, train_batch_size)
         if distorted_training is None:
             return {top.bottleneck_input: train.values[index], top.labels: train.labels[index]}
         began = time.perf_counter()
@@ -427,7 +184,7 @@ def train_top_layer(sets, num_classes, steps=4000, learning_rate=0.01, batch_siz
 
 
 # ---------------------------------------------------------------------------------------------
-# Stage 4: export and prediction
+# Export and prediction
 
 FINAL_RESULT = "final_result:0"
 BOTTLENECK_INPUT = "BottleneckInputPlaceholder:0"
@@ -455,7 +212,7 @@ def export_retrained_graph(base_graph_def, weights, class_names, graph_path, lab
                                                  [None, iv3.BOTTLENECK_SIZE], name="BottleneckInputPlaceholder")
         tf.nn.softmax(final_layer_logits(bottleneck, len(class_names), hidden_units), name=final_name)
         outputs = [final_name] + ([iv3.STAND_IN_MARKER] if iv3.is_stand_in(base_graph_def) else [])
-        with tf.Session(graph=graph) as session:
+        with new_session(graph) as session:
             for variable in tf.global_variables():
                 variable.load(weights[variable.op.name], session)
             frozen = tf.graph_util.convert_variables_to_constants(session, graph.as_graph_def(), outputs)
@@ -466,8 +223,6 @@ def export_retrained_graph(base_graph_def, weights, class_names, graph_path, lab
 
 def load_retrained(graph_path, labels_path, final_tensor_name="final_result"):
     """(GraphDef, class names) of an exported graph, checked against each other."""
-    from cnn_cookbook.datasets.folders import read_labels_file
-
     graph_def = iv3.load_inception_graph_def(graph_path)
     final = final_tensor(final_tensor_name)
     node = next((n for n in graph_def.node if n.name == final.split(":")[0]), None)
@@ -521,139 +276,143 @@ def save_outputs(output_dir, base_graph_def, result, class_names, hidden_units, 
 # The whole chapter on one class-folder data set (what the recipe's 'retrain' runs)
 
 
-@dataclass
-class RetrainRun:
-    metrics: dict
-    figures: dict
-    result: RetrainResult
-    sets: dict
-    class_names: list
-    graph_path: Path
-    labels_path: Path
+def _distorted_training(lists, class_names, stats):
+    """(image Paths, labels int32) of the training split, each image decoded once to check it;
+    the unreadable ones go into ``stats.unreadable``."""
+    paths, labels = [], []
+    for label, name in enumerate(class_names):
+        for path in lists[name]["training"]:
+            try:
+                read_image_rgb(path)
+            except UnreadableImage:
+                stats.unreadable.append(path)
+                continue
+            paths.append(path)
+            labels.append(label)
+    return paths, np.asarray(labels, np.int32)
 
 
-def retrain_on_folders(image_dir, graph_files, output_dir, bottleneck_dir=None, steps=4000,
+def _announce_cache(stats, cache_dir, announce):
+    announce(f"bottlenecks: {stats.cached} from cache, {stats.computed} computed "
+             f"({stats.recomputed} corrupt cache files redone), {len(stats.unreadable)} unreadable "
+             f"images skipped; cache {cache_dir}")
+    if stats.unreadable:  # corrupt, not images, or over the pixel limit (--max-pixels)
+        shown = ", ".join(str(p) for p in stats.unreadable[:10])
+        more = f" and {len(stats.unreadable) - 10} more" if len(stats.unreadable) > 10 else ""
+        announce(f"skipped (unreadable or too large): {shown}{more}")
+
+
+def retrain_on_folders(image_dir, graph_files, output_dir, *, bottleneck_dir=None, steps=4000,
                        learning_rate=0.01, train_batch_size=100, validation_batch_size=100, eval_every=10,
                        testing_percentage=10, validation_percentage=10, hidden_units=0, optimizer="sgd",
                        distortions=NO_DISTORTIONS, bottleneck_mode="auto", bottleneck_batch_size=32,
                        seed=0, device="auto", progress=True, announce=print, export_savedmodel=None,
                        summaries_dir=None, histogram_every=0, output_graph=None, output_labels=None,
                        final_tensor_name="final_result"):
-    """Split, cache bottlenecks, train the new layer, test, export; returns a :class:`RetrainRun`.
+    """The chapter: split, cache bottlenecks, train the new layer, test, export; returns a
+    :class:`~cnn_cookbook.results.ChapterRun`.  Settings by keyword only.
 
-    ``export_savedmodel``: also write a SavedModel there (:func:`cnn_cookbook.serving.export_retrained`).
-
-    ``graph_files``: :class:`cnn_cookbook.nets.inception_v3.InceptionFiles`.  Everything is
-    written under ``output_dir`` (bottlenecks under ``bottleneck_dir``, default
-    ``output_dir/bottlenecks``; TensorBoard events under ``summaries_dir``, default
-    ``output_dir/tensorboard``; the graph and labels at ``output_graph`` / ``output_labels``,
-    default ``output_dir/output_graph.pb`` and ``output_labels.txt``, its output tensor named
-    ``final_tensor_name``); ``announce`` gets one-line progress messages.
+    ``graph_files``: :class:`cnn_cookbook.nets.inception_v3.InceptionFiles`.  The run holds
+    ``output_dir`` (an earlier run there is moved aside first, the bottleneck cache stays) and
+    writes there (bottlenecks under ``bottleneck_dir``, default ``output_dir/bottlenecks``;
+    TensorBoard events under ``summaries_dir``, default ``output_dir/tensorboard``; the graph and
+    labels at ``output_graph`` / ``output_labels``, default ``output_dir/output_graph.pb`` and
+    ``output_labels.txt``, its output tensor named ``final_tensor_name``; with
+    ``export_savedmodel`` also a SavedModel there, :func:`cnn_cookbook.serving.export_retrained`).
+    Metrics, history and figures are returned, not written.  ``paths``: graph, labels,
+    bottlenecks, tensorboard (and savedmodel); ``outputs``: ``result`` (:class:`RetrainResult`),
+    ``sets`` (split -> :class:`~cnn_cookbook.bottlenecks.BottleneckSet`), ``class_names``.
+    ``announce`` gets one-line progress messages.
     """
-    from cnn_cookbook import plots
-    from cnn_cookbook.datasets.folders import list_class_folders, split_image_lists
-
     if hidden_units < 0:  # checked before any bottleneck is computed
         raise CookbookError(f"--hidden-units must be >= 0 (0: no hidden layer), not {hidden_units}")
     check_distortions(distortions)
-    output_dir = ensure_dir(output_dir)
-    graph_def = iv3.load_inception_graph_def(graph_files.graph_path)
-    stand_in = iv3.is_stand_in(graph_def)
-    tag = f" [{iv3.STAND_IN_LABEL}]" if stand_in else ""
-    folders = list_class_folders(image_dir)
-    if folders.empty_classes:
-        announce(f"skipped {len(folders.empty_classes)} empty class folder(s): {', '.join(folders.empty_classes)}")
-    lists = split_image_lists(folders, validation_percentage, testing_percentage)
-    names = folders.class_names
-    distort = wants_distortions(distortions)
-    cache_dir = Path(bottleneck_dir or output_dir / "bottlenecks") / iv3.graph_fingerprint(graph_files.graph_path)
-    ts = open_transfer_session(graph_def, bottleneck_mode, device, distortions if distort else None, seed)
-    try:
-        announce(f"model: {iv3.model_name(stand_in)}{tag} from {graph_files.graph_path}; "
-                 f"transfer values computed in '{ts.mode}' mode")
-        splits = ("validation", "testing") if distort else SPLITS
-        sets, stats = cache_bottlenecks(ts, lists, names, cache_dir, splits, bottleneck_batch_size, progress)
-        distorted = None
-        if distort:
-            paths, labels = [], []
-            for label, name in enumerate(names):
-                for path in lists[name]["training"]:
-                    try:
-                        read_image_rgb(path)
-                    except UnreadableImage:
-                        stats.unreadable.append(path)
-                        continue
-                    paths.append(path)
-                    labels.append(label)
-            distorted = (paths, np.asarray(labels, np.int32))
-            sets["training"] = BottleneckSet(np.zeros((0, iv3.BOTTLENECK_SIZE), np.float32),
-                                             distorted[1], paths)
-        announce(f"bottlenecks: {stats.cached} from cache, {stats.computed} computed "
-                 f"({stats.recomputed} corrupt cache files redone), {len(stats.unreadable)} unreadable "
-                 f"images skipped; cache {cache_dir}")
-        if stats.unreadable:  # corrupt, not images, or over the pixel limit (--max-pixels)
-            shown = ", ".join(str(p) for p in stats.unreadable[:10])
-            more = f" and {len(stats.unreadable) - 10} more" if len(stats.unreadable) > 10 else ""
-            announce(f"skipped (unreadable or too large): {shown}{more}")
-        result = train_top_layer(sets, len(names), steps, learning_rate, train_batch_size, eval_every,
-                                 validation_batch_size, hidden_units, optimizer, seed, device,
-                                 transfer_session=ts, distorted_training=distorted, progress=progress,
-                                 summaries_dir=summaries_dir or output_dir / "tensorboard",
-                                 histogram_every=histogram_every)
-    finally:
-        ts.session.close()
-    graph_path, labels_path = save_outputs(output_dir, graph_def, result, names, hidden_units, output_graph,
-                                           output_labels, final_tensor_name)
-    if export_savedmodel:
-        from cnn_cookbook.serving import export_retrained
+    make_optimizer(optimizer, learning_rate)  # an unknown name, too
+    with run_folder.claim(output_dir) as output_dir:  # checked settings first: bad ones create nothing
+        graph_def = iv3.load_inception_graph_def(graph_files.graph_path)
+        stand_in = iv3.is_stand_in(graph_def)
+        tag = f" [{iv3.STAND_IN_LABEL}]" if stand_in else ""
+        folders = list_class_folders(image_dir)
+        lists = split_image_lists(folders, validation_percentage, testing_percentage)
+        summaries_dir = Path(summaries_dir or output_dir / "tensorboard")
+        run_folder.keep_earlier_run(output_dir, announce=announce, summaries_dir=summaries_dir)
+        if folders.empty_classes:
+            announce(f"skipped {len(folders.empty_classes)} empty class folder(s): {', '.join(folders.empty_classes)}")
+        names = folders.class_names
+        distort = wants_distortions(distortions)
+        cache_dir = Path(bottleneck_dir or output_dir / "bottlenecks") / iv3.graph_fingerprint(graph_files.graph_path)
+        ts = open_transfer_session(graph_def, bottleneck_mode, device, distortions if distort else None, seed)
+        try:
+            announce(f"model: {iv3.model_name(stand_in)}{tag} from {graph_files.graph_path}; "
+                     f"transfer values computed in '{ts.mode}' mode")
+            splits = ("validation", "testing") if distort else SPLITS
+            sets, stats = cache_bottlenecks(ts, lists, names, cache_dir, splits, bottleneck_batch_size, progress)
+            distorted = None
+            if distort:
+                distorted = _distorted_training(lists, names, stats)
+                sets["training"] = BottleneckSet(np.zeros((0, iv3.BOTTLENECK_SIZE), np.float32), distorted[1],
+                                                 distorted[0])
+            _announce_cache(stats, cache_dir, announce)
+            result = train_top_layer(sets, len(names), steps=steps, learning_rate=learning_rate,
+                                     train_batch_size=train_batch_size, validation_batch_size=validation_batch_size,
+                                     eval_every=eval_every, hidden_units=hidden_units, optimizer=optimizer, seed=seed,
+                                     device=device, transfer_session=ts, distorted_training=distorted,
+                                     progress=progress, summaries_dir=summaries_dir, histogram_every=histogram_every)
+        finally:
+            ts.session.close()
+        graph_path, labels_path = save_outputs(output_dir, graph_def, result, names, hidden_units, output_graph,
+                                               output_labels, final_tensor_name)
+        paths = {"graph": graph_path, "labels": labels_path, "bottlenecks": cache_dir, "tensorboard": summaries_dir}
+        if export_savedmodel:
+            # serving builds its SavedModel from this module's top layer, so it is imported only here
+            from cnn_cookbook.serving import export_retrained
 
-        export_savedmodel = export_retrained(graph_def, result.weights, names, export_savedmodel, hidden_units,
-                                             ts.mode, device)
-    evals = result.history.evals
-    test = sets["testing"]
-    metrics = {
-        "model": iv3.model_name(stand_in),
-        "note": (f"{iv3.STAND_IN_LABEL}: accuracy says the pipeline works, not how well Inception v3 "
-                 "transfers" if stand_in else "Inception v3 (inception-2015-12-05)"),
-        "graph": str(graph_files.graph_path),
-        "image_dir": str(image_dir),
-        "classes": names,
-        "empty_classes": folders.empty_classes,
-        "images": {split: len(sets[split].labels) for split in SPLITS},
-        "test_accuracy": result.test_accuracy,
-        "test_examples": len(test.labels),
-        "final_validation_accuracy": next((v for v in reversed(evals.get("validation_accuracy", []))
-                                           if v is not None), None),
-        "steps": result.steps,
-        "learning_rate": learning_rate,
-        "optimizer": optimizer,
-        "hidden_units": hidden_units,
-        "train_batch_size": train_batch_size,
-        "distortions": distortions._asdict() if distort else None,
-        "transfer_mode": ts.mode,
-        "bottlenecks": stats.as_dict(),
-        "unreadable_images": [str(p) for p in stats.unreadable],
-        "train_seconds": round(result.train_seconds, 3),
-        "output_graph": str(graph_path),
-        "output_labels": str(labels_path),
-        "savedmodel": str(export_savedmodel) if export_savedmodel else None,
-        "final_tensor_name": final_tensor(final_tensor_name),
-    }
-    title = " (STAND-IN graph, random weights)" if stand_in else " (Inception v3)"
-    figures = {"accuracy": plots.accuracy_curves(result.history, title="New top layer: accuracy" + title)}
-    if len(test.labels):
-        figures["confusion_matrix"] = plots.confusion_matrix(
-            test.labels, np.argmax(result.test_probabilities, axis=1), names,
-            title="Confusion matrix (test set)" + title)
-    figures.update(transfer_value_figures(sets, names, seed, title))
-    return RetrainRun(metrics, figures, result, sets, names, graph_path, labels_path)
+            export_savedmodel = paths["savedmodel"] = export_retrained(graph_def, result.weights, names,
+                                                                       export_savedmodel, hidden_units, ts.mode, device)
+        evals = result.history.evals
+        test = sets["testing"]
+        metrics = {
+            "model": iv3.model_name(stand_in),
+            "note": (f"{iv3.STAND_IN_LABEL}: accuracy says the pipeline works, not how well Inception v3 "
+                     "transfers" if stand_in else "Inception v3 (inception-2015-12-05)"),
+            "graph": str(graph_files.graph_path),
+            "image_dir": str(image_dir),
+            "classes": names,
+            "empty_classes": folders.empty_classes,
+            "images": {split: len(sets[split].labels) for split in SPLITS},
+            "test_accuracy": result.test_accuracy,
+            "test_examples": len(test.labels),
+            "final_validation_accuracy": next((v for v in reversed(evals.get("validation_accuracy", []))
+                                               if v is not None), None),
+            "steps": result.steps,
+            "learning_rate": learning_rate,
+            "optimizer": optimizer,
+            "hidden_units": hidden_units,
+            "train_batch_size": train_batch_size,
+            "distortions": distortions._asdict() if distort else None,
+            "transfer_mode": ts.mode,
+            "bottlenecks": stats.as_dict(),
+            "unreadable_images": [str(p) for p in stats.unreadable],
+            "train_seconds": round(result.train_seconds, 3),
+            "output_graph": str(graph_path),
+            "output_labels": str(labels_path),
+            "savedmodel": str(export_savedmodel) if export_savedmodel else None,
+            "final_tensor_name": final_tensor(final_tensor_name),
+        }
+        title = " (STAND-IN graph, random weights)" if stand_in else " (Inception v3)"
+        figures = {"accuracy": plots.accuracy_curves(result.history, title="New top layer: accuracy" + title)}
+        if len(test.labels):
+            figures["confusion_matrix"] = plots.confusion_matrix(
+                test.labels, np.argmax(result.test_probabilities, axis=1), names,
+                title="Confusion matrix (test set)" + title)
+        figures.update(transfer_value_figures(sets, names, seed, title))
+        return ChapterRun(metrics, figures, history=result.history, paths=paths,
+                          outputs={"result": result, "sets": sets, "class_names": names})
 
 
 def transfer_value_figures(sets, class_names, seed=0, title="", limit=500):
     """Hvass #08: PCA and t-SNE scatter plots of the cached transfer values (every split, at most
     ``limit`` images drawn at random).  Empty when there are fewer than 5 values."""
-    from cnn_cookbook import plots
-
     values = np.concatenate([sets[s].values for s in SPLITS if s in sets and len(sets[s].values)] or
                             [np.zeros((0, iv3.BOTTLENECK_SIZE), np.float32)])
     labels = np.concatenate([sets[s].labels for s in SPLITS if s in sets and len(sets[s].values)] or

@@ -36,7 +36,7 @@ PREVIOUS = "previous-runs"
 KEEP = 3  # earlier runs kept in previous-runs/ (the oldest beyond this are deleted)
 #: what a run writes at the top of its folder, and so what moves aside with it
 RUN_FOLDERS = re.compile(r"^(checkpoints|best|tensorboard|network\d+)$")
-RUN_FILES = (".png", ".json", ".npz")
+RUN_FILES = (".png", ".json", ".npz", ".pb", ".txt")  # .pb, .txt: a retrained graph and its labels
 #: the event folders a run writes into its summaries folder (:class:`cnn_cookbook.summaries.RunWriters`)
 SUMMARY_RUNS = ("train", "eval", "validation")
 

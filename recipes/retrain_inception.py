@@ -238,7 +238,7 @@ def _graph_files(args):
 def classify(args):
     from cnn_cookbook.fileio import write_bytes_atomic, write_json
     from cnn_cookbook.nets import inception_v3 as iv3
-    from cnn_cookbook.retrain import open_transfer_session
+    from cnn_cookbook.bottlenecks import open_transfer_session
     from cnn_cookbook.io.images import read_image_rgb
     from cnn_cookbook.errors import CookbookError
 
@@ -277,26 +277,31 @@ def classify(args):
 
 
 def retrain(args):
-    from cnn_cookbook.retrain import Distortions, retrain_on_folders
+    from cnn_cookbook.bottlenecks import Distortions
+    from cnn_cookbook.retrain import retrain_on_folders
+    from cnn_cookbook.run_folder import claim
 
-    run = retrain_on_folders(
-        args.image_dir, _graph_files(args), args.output_dir, args.bottleneck_dir, args.steps, args.learning_rate,
-        args.batch_size, args.validation_batch_size, args.eval_every, args.testing_percentage,
-        args.validation_percentage, args.hidden_units, args.optimizer,
-        Distortions(args.flip_left_right, args.random_crop, args.random_scale, args.random_brightness),
-        args.bottleneck_mode, args.bottleneck_batch_size, args.seed, args.device, not args.no_progress,
-        summaries_dir=args.summaries_dir, histogram_every=args.histograms_every, output_graph=args.output_graph,
-        output_labels=args.output_labels, final_tensor_name=args.final_tensor_name,
-        export_savedmodel=args.export_savedmodel)
-    cli.write_outputs(args.output_dir, run.metrics, run.result.history, run.figures, show=args.show)
+    with claim(args.output_dir) as output_dir:  # held until the outputs are written
+        run = retrain_on_folders(
+            args.image_dir, _graph_files(args), output_dir, bottleneck_dir=args.bottleneck_dir, steps=args.steps,
+            learning_rate=args.learning_rate, train_batch_size=args.batch_size,
+            validation_batch_size=args.validation_batch_size, eval_every=args.eval_every,
+            testing_percentage=args.testing_percentage, validation_percentage=args.validation_percentage,
+            hidden_units=args.hidden_units, optimizer=args.optimizer,
+            distortions=Distortions(args.flip_left_right, args.random_crop, args.random_scale, args.random_brightness),
+            bottleneck_mode=args.bottleneck_mode, bottleneck_batch_size=args.bottleneck_batch_size, seed=args.seed,
+            device=args.device, progress=not args.no_progress, summaries_dir=args.summaries_dir,
+            histogram_every=args.histograms_every, output_graph=args.output_graph, output_labels=args.output_labels,
+            final_tensor_name=args.final_tensor_name, export_savedmodel=args.export_savedmodel)
+        cli.write_outputs(output_dir, run.metrics, run.history, run.figures, show=args.show)
     m = run.metrics
     if args.print_misclassified_test_images:
-        test = run.sets["testing"]
-        chosen = run.result.test_probabilities.argmax(axis=1) if len(test.labels) else []
+        test, names = run.outputs["sets"]["testing"], run.outputs["class_names"]
+        chosen = run.outputs["result"].test_probabilities.argmax(axis=1) if len(test.labels) else []
         print("misclassified test images:")
         for path, label, guess in zip(test.paths, test.labels, chosen):
             if guess != label:
-                print(f"  {str(path):70s} {run.class_names[guess]}")
+                print(f"  {str(path):70s} {names[guess]}")
     tag = " [STAND-IN graph: random weights]" if m["model"] == "stand-in" else ""
     print(f"final test accuracy {100 * m['test_accuracy']:.1f}% on {m['test_examples']} images, "
           f"{len(m['classes'])} classes, {m['steps']} steps{tag}; exported {m['output_graph']} and "
@@ -327,7 +332,8 @@ def predict_savedmodel(args):
 
 def predict(args):
     from cnn_cookbook.nets import inception_v3 as iv3
-    from cnn_cookbook.retrain import load_retrained, open_transfer_session, predict_images
+    from cnn_cookbook.bottlenecks import open_transfer_session
+    from cnn_cookbook.retrain import load_retrained, predict_images
     from cnn_cookbook.serving import is_savedmodel
 
     from cnn_cookbook.fileio import write_json

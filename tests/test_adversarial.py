@@ -166,19 +166,19 @@ def test_fgsm_epsilon_zero_changes_nothing_and_larger_epsilons_lower_accuracy(tr
 def test_targeted_attack_on_the_inception_v3_stand_in_uses_the_resized_input(tmp_path):
     from cnn_cookbook import attacks
     from cnn_cookbook.fileio import save_image
-    from cnn_cookbook.nets import inception_v3 as v3
+    from cnn_cookbook.nets import inception_v3 as iv3
     from cnn_cookbook.tf1 import new_session, tf
 
-    graph_def = v3.stand_in_graph_def(seed=3)
+    graph_def = iv3.stand_in_graph_def(seed=3)
     rng = np.random.default_rng(0)
     picture = save_image(tmp_path / "photo.png", rng.integers(0, 256, (120, 160, 3)))
     with tf.Graph().as_default() as graph:
-        network = v3.inception_v3_network(graph_def)
+        network = iv3.inception_v3_network(graph_def)
         # the gradient is taken at the resized image, as in #11: the fed placeholder replaces it
-        resize_consumers = graph.get_tensor_by_name(network.prefix + v3.RESIZED).consumers()
+        resize_consumers = graph.get_tensor_by_name(network.prefix + iv3.RESIZED).consumers()
         assert not resize_consumers and network.images.consumers()
         with new_session(graph, "cpu") as session:
-            resized = v3.resized_image(session, network, picture)
+            resized = iv3.resized_image(session, network, picture)
             assert resized.shape == (1, 299, 299, 3) and 0 <= resized.min() and resized.max() <= 255
             attack = attacks.build_targeted_attack(network)
             result = attacks.find_adversarial_images(session, network, attack, resized, 300, max_steps=4)

@@ -919,7 +919,7 @@ def test_every_image_mode_is_read_as_rgb_and_as_grey(tmp_path, mode):
 
 
 def test_folder_data_sets_skip_and_list_oversized_and_broken_images(tmp_path):
-    from cnn_cookbook.retrain import _decode_chunk
+    from cnn_cookbook.bottlenecks import _decode_chunk
 
     good = save_pil(tmp_path / "good.png", np.zeros((4, 4, 3), np.uint8))
     bomb = png_header(tmp_path / "bomb.png", 20000, 20000)

@@ -181,17 +181,17 @@ def test_hash_split_is_stable_when_files_are_added(tmp_path):
 
 
 def test_second_run_computes_no_bottlenecks_and_corrupt_files_are_recomputed(tmp_path, stand_in):
-    from cnn_cookbook import retrain as rt
+    from cnn_cookbook import bottlenecks as bn
 
     files, graph_def = stand_in
     make_class_folders(tmp_path / "img", per_class=6)
     found = folders.list_class_folders(tmp_path / "img")
     lists = folders.split_image_lists(found, 20, 20)
-    ts = rt.open_transfer_session(graph_def, "batch")
+    ts = bn.open_transfer_session(graph_def, "batch")
     with ts.session:
-        first, stats = rt.cache_bottlenecks(ts, lists, found.class_names, tmp_path / "cache", progress=False)
+        first, stats = bn.cache_bottlenecks(ts, lists, found.class_names, tmp_path / "cache", progress=False)
         assert (stats.computed, stats.cached) == (18, 0)
-        second, stats = rt.cache_bottlenecks(ts, lists, found.class_names, tmp_path / "cache", progress=False)
+        second, stats = bn.cache_bottlenecks(ts, lists, found.class_names, tmp_path / "cache", progress=False)
         assert (stats.computed, stats.cached, stats.recomputed) == (0, 18, 0)
         np.testing.assert_array_equal(first["training"].values, second["training"].values)
 
@@ -201,16 +201,16 @@ def test_second_run_computes_no_bottlenecks_and_corrupt_files_are_recomputed(tmp
         blob = bytearray(flipped.read_bytes())
         blob[40] ^= 0xFF
         flipped.write_bytes(bytes(blob))
-        assert rt.read_bottleneck(truncated) is None and rt.read_bottleneck(flipped) is None
-        third, stats = rt.cache_bottlenecks(ts, lists, found.class_names, tmp_path / "cache", progress=False)
+        assert bn.read_bottleneck(truncated) is None and bn.read_bottleneck(flipped) is None
+        third, stats = bn.cache_bottlenecks(ts, lists, found.class_names, tmp_path / "cache", progress=False)
         assert (stats.computed, stats.cached, stats.recomputed) == (2, 16, 2)
         for split in folders.SPLITS:
             np.testing.assert_allclose(third[split].values, first[split].values, rtol=1e-5, atol=1e-6)
-        assert rt.read_bottleneck(truncated) is not None
+        assert bn.read_bottleneck(truncated) is not None
 
 
 def test_transfer_modes_give_the_same_values(stand_in):
-    from cnn_cookbook import retrain as rt
+    from cnn_cookbook import bottlenecks as bn
     from cnn_cookbook.nets import inception_v3 as iv3
 
     _, graph_def = stand_in
@@ -218,7 +218,7 @@ def test_transfer_modes_give_the_same_values(stand_in):
     images = [rng.integers(0, 256, shape, dtype=np.uint8) for shape in [(32, 32, 3)] * 3 + [(50, 40, 3)]]
     values = {}
     for mode in ("batch", "map", "single"):
-        ts = rt.open_transfer_session(graph_def, mode)
+        ts = bn.open_transfer_session(graph_def, mode)
         with ts.session:
             values[mode] = iv3.transfer_values(ts.session, ts.transfer, images, batch_size=2)
     assert values["single"].shape == (4, 2048) and values["single"].std() > 0
@@ -232,6 +232,7 @@ def test_transfer_modes_give_the_same_values(stand_in):
 
 
 def test_retrain_on_stand_in_learns_and_the_export_predicts_what_training_predicted(tmp_path, stand_in):
+    from cnn_cookbook import bottlenecks as bn
     from cnn_cookbook import retrain as rt
     from cnn_cookbook.nets import inception_v3 as iv3
     from cnn_cookbook.tf1 import tf
@@ -249,41 +250,42 @@ def test_retrain_on_stand_in_learns_and_the_export_predicts_what_training_predic
     assert m["classes"] == sorted(CLASSES)
     assert m["test_examples"] >= 6 and m["test_accuracy"] >= 0.8  # chance is 1/3
 
-    graph_def, class_names = rt.load_retrained(run.graph_path, run.labels_path)
-    assert class_names == run.class_names and iv3.is_stand_in(graph_def)
-    test = run.sets["testing"]
+    graph_def, class_names = rt.load_retrained(run.paths["graph"], run.paths["labels"])
+    assert class_names == run.outputs["class_names"] and iv3.is_stand_in(graph_def)
+    test = run.outputs["sets"]["testing"]
     images = [read_image_rgb(p) for p in test.paths]
-    ts = rt.open_transfer_session(graph_def, "batch")
+    ts = bn.open_transfer_session(graph_def, "batch")
     with ts.session:
         exported = rt.retrained_probabilities(ts, images)
         # the plain single-image path of the exported graph: PNG decoded, fed at DecodeJpeg:0
         single = np.concatenate([ts.session.run(rt.FINAL_RESULT, {iv3.DECODED_INPUT: image}) for image in images])
-    np.testing.assert_array_equal(np.argmax(exported, 1), np.argmax(run.result.test_probabilities, 1))
-    np.testing.assert_allclose(exported, run.result.test_probabilities, atol=1e-5)
-    np.testing.assert_allclose(single, run.result.test_probabilities, atol=1e-4)
+    np.testing.assert_array_equal(np.argmax(exported, 1), np.argmax(run.outputs["result"].test_probabilities, 1))
+    np.testing.assert_allclose(exported, run.outputs["result"].test_probabilities, atol=1e-5)
+    np.testing.assert_allclose(single, run.outputs["result"].test_probabilities, atol=1e-4)
     assert isinstance(graph_def, tf.GraphDef)
 
 
 def test_distortions_bypass_the_cache_and_a_hidden_layer_exports(tmp_path, stand_in):
+    from cnn_cookbook import bottlenecks as bn
     from cnn_cookbook import retrain as rt
 
     files, _ = stand_in
     make_class_folders(tmp_path / "img", per_class=12)
     run = rt.retrain_on_folders(tmp_path / "img", files, tmp_path / "out", steps=3, train_batch_size=4,
                                 hidden_units=16, optimizer="adam", learning_rate=1e-4,
-                                distortions=rt.Distortions(True, 10, 10, 10), progress=False,
+                                distortions=bn.Distortions(True, 10, 10, 10), progress=False,
                                 announce=lambda line: None)
     m = run.metrics
     cached = m["images"]["validation"] + m["images"]["testing"]
     assert m["bottlenecks"]["computed"] == cached  # training images never went into the cache
     assert len(list((tmp_path / "out" / "bottlenecks").rglob("*.bnk"))) == cached
     assert m["distortions"]["flip_left_right"] and m["steps"] == 3 and m["hidden_units"] == 16
-    assert {k.split("/")[1] for k in run.result.weights} == {"hidden", "final"}
-    graph_def, _ = rt.load_retrained(run.graph_path, run.labels_path)
-    ts = rt.open_transfer_session(graph_def, "map")
+    assert {k.split("/")[1] for k in run.outputs["result"].weights} == {"hidden", "final"}
+    graph_def, _ = rt.load_retrained(run.paths["graph"], run.paths["labels"])
+    ts = bn.open_transfer_session(graph_def, "map")
     with ts.session:
-        images = [read_image_rgb(p) for p in run.sets["testing"].paths]
-        np.testing.assert_allclose(rt.retrained_probabilities(ts, images), run.result.test_probabilities, atol=1e-5)
+        images = [read_image_rgb(p) for p in run.outputs["sets"]["testing"].paths]
+        np.testing.assert_allclose(rt.retrained_probabilities(ts, images), run.outputs["result"].test_probabilities, atol=1e-5)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -291,6 +293,7 @@ def test_distortions_bypass_the_cache_and_a_hidden_layer_exports(tmp_path, stand
 
 
 def test_missing_model_bad_graph_and_bad_images_give_clear_errors(tmp_path, stand_in):
+    from cnn_cookbook import bottlenecks as bn
     from cnn_cookbook import retrain as rt
     from cnn_cookbook.nets import inception_v3 as iv3
 
@@ -319,7 +322,7 @@ def test_missing_model_bad_graph_and_bad_images_give_clear_errors(tmp_path, stan
         folders.list_class_folders(tmp_path / "one")
     # settings that used to crash in TensorFlow (a negative layer size) or be ignored silently
     # (negative distortions) are refused before any work, nothing written
-    for bad in (dict(hidden_units=-5), dict(distortions=rt.Distortions(False, -50, 0, 0))):
+    for bad in (dict(hidden_units=-5), dict(distortions=bn.Distortions(False, -50, 0, 0))):
         with pytest.raises(CookbookError, match=">= 0"):
             rt.retrain_on_folders(tmp_path / "one", stand_in[0], tmp_path / "never", progress=False, **bad)
     assert not (tmp_path / "never").exists()
@@ -394,3 +397,35 @@ def test_recipe_runs_offline_end_to_end(tmp_path, capsys):
         assert exit_info.value.code == 2
         error = capsys.readouterr().err.strip()
         assert error.startswith("error:") and "\n" not in error and all(f in error for f in fragments)
+
+
+def test_retrain_same_seed_twice_repeats_and_the_earlier_run_is_kept_whole(tmp_path, stand_in):
+    """Issue 12: a second run into the folder first moves the first one aside (exported graph,
+    labels, TensorBoard events together) while the bottleneck cache stays and serves it; with
+    one seed both runs train the same layer."""
+    from cnn_cookbook import retrain as rt
+
+    files, _ = stand_in
+    make_class_folders(tmp_path / "img", per_class=12)
+    out = tmp_path / "out"
+    lines = []
+    first, second = (rt.retrain_on_folders(tmp_path / "img", files, out, steps=12, train_batch_size=8,
+                                           optimizer="adam", learning_rate=1e-3, seed=3, device="cpu",
+                                           progress=False, announce=lines.append) for _ in range(2))
+    assert any("was moved to" in line for line in lines)
+    (kept,) = (out / "previous-runs").iterdir()
+    assert (kept / "output_graph.pb").is_file()
+    assert (kept / "output_labels.txt").read_text() == (out / "output_labels.txt").read_text()
+    assert (kept / "tensorboard" / "train").is_dir() and len(list((out / "tensorboard" / "train").iterdir())) == 1
+    assert second.metrics["bottlenecks"]["cached"] == first.metrics["bottlenecks"]["computed"] > 0
+    timing = ("bottlenecks", "train_seconds")
+    assert {k: v for k, v in first.metrics.items() if k not in timing} == \
+        {k: v for k, v in second.metrics.items() if k not in timing}
+    assert first.history.train == second.history.train and first.history.train["loss"]
+    assert first.metrics["test_examples"] > 0
+    np.testing.assert_array_equal(first.outputs["result"].test_probabilities,
+                                  second.outputs["result"].test_probabilities)
+    weights = first.outputs["result"].weights
+    assert weights.keys() == second.outputs["result"].weights.keys()
+    for name, value in weights.items():
+        np.testing.assert_array_equal(value, second.outputs["result"].weights[name])

@@ -119,13 +119,13 @@ def exported(mnist_dir, tmp_path_factory):
     make_class_folders(root / "img", per_class=12, extension=".jpg")
     run = rt.retrain_on_folders(root / "img", files, root / "retrain", steps=30, seed=1, progress=False, testing_percentage=30,
                                 announce=lambda line: None, export_savedmodel=root / "retrain_sm")
-    test = run.sets["testing"]
+    test = run.outputs["sets"]["testing"]
     assert len(test.paths) >= 2
     # what the recipe's training session saw: the same files, decoded by the package's reader
     assert all(read_image_rgb(p).shape == (24, 24, 3) for p in test.paths)
     models["retrain"] = dict(dir=Path(run.metrics["savedmodel"]), x=np.array([p.read_bytes() for p in test.paths],
                                                                               dtype=object),
-                             expected=run.result.test_probabilities, names=run.class_names,
+                             expected=run.outputs["result"].test_probabilities, names=run.outputs["class_names"],
                              paths=test.paths, models_dir=root / "models")
     for name, item in models.items():
         inputs = root / f"{name}_inputs.npz"

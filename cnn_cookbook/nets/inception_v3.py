@@ -6,7 +6,7 @@ What the chapter needs from it (Hvass #07/#08, TensorFlow's retrain.py):
   fetches and unpacks the archive), or, offline, a **stand-in** written by :func:`write_stand_in`;
 - :func:`classify_image` runs a JPEG through the graph and returns the top-k human-readable
   labels (:func:`load_imagenet_labels`);
-- :func:`build_transfer_graph` + :func:`transfer_values` compute the 2048-d ``pool_3``
+- :func:`build_transfer` + :func:`transfer_values` compute the 2048-d ``pool_3``
   transfer values (bottlenecks) for many images;
 - :func:`inception_v3_network` (and :func:`load_inception_v3` for a file) is the one network
   view of the graph for gradient work (the adversarial images of Hvass #11, the activation
@@ -20,7 +20,7 @@ to ``DecodeJpeg:0``); the graph casts, adds a batch axis and resizes to 299x299 
 
 Batching.  The released graph is built for a batch of one (TensorFlow issue #554): its
 ``pool_3/_reshape`` and softmax have the batch size 1 baked in, and ``ResizeBilinear:0`` has the
-static shape [1, 299, 299, 3], so it cannot be fed a batch.  :func:`build_transfer_graph` has
+static shape [1, 299, 299, 3], so it cannot be fed a batch.  :func:`build_transfer` has
 three ways to get many transfer values:
 
 - ``batch``: import the graph a second time with ``ResizeBilinear:0`` mapped to a
@@ -28,7 +28,7 @@ three ways to get many transfer values:
   ``Session.run`` per batch;
 - ``map``: import it inside ``tf.map_fn`` so each image goes through an unchanged batch-1 copy,
   still one ``Session.run`` per batch (for graphs where ``batch`` gives wrong values or fails);
-- ``single``: the anchors' way, one ``Session.run`` per image fed at ``DecodeJpeg:0``.
+- ``single``: the tutorials' way (TensorFlow's retrain.py, Hvass #08), one ``Session.run`` per image fed at ``DecodeJpeg:0``.
 
 In ``batch`` and ``map`` the resize to 299x299 is done by a ``ResizeBilinear`` op of ours with the
 graph's own ``align_corners`` setting, on a stack of same-size images, so the values equal the
@@ -119,17 +119,17 @@ def find_inception_v3(models_dir=None, download_missing=False):
     return locate_inception_v3("inception_v3", models_dir=models_dir, download=download_missing).graph_path
 
 
-def locate_inception_v3(model="auto", graph=None, models_dir=None, download=False):
+def locate_inception_v3(model="auto", graph_file=None, models_dir=None, download=False):
     """Find (or fetch, or generate) the frozen graph; returns :class:`InceptionFiles`.
 
-    ``graph``: an explicit .pb path (must exist).  Otherwise ``model``: ``inception_v3`` needs
+    ``graph_file``: an explicit .pb path (must exist).  Otherwise ``model``: ``inception_v3`` needs
     ``<models>/inception/classify_image_graph_def.pb`` (``download`` fetches and unpacks
     inception-2015-12-05.tgz; without it the error names the path and URL); ``stand-in`` uses
     the generated stand-in; ``auto`` uses the real graph when present or downloadable, else the
     stand-in.
     """
-    if graph is not None:
-        path = Path(graph)
+    if graph_file is not None:
+        path = Path(graph_file)
         if not path.is_file():
             raise MissingFileError(f"graph file {path} does not exist; check --graph "
                                    f"(looked for {path.resolve()})")
@@ -337,7 +337,7 @@ def resized_image(session, network, image_path):
                        image_feed(graph, image_path, network.prefix))
 
 
-TransferGraph = namedtuple("TransferGraph", [
+TransferTensors = namedtuple("TransferTensors", [
     "mode",            # 'batch', 'map' or 'single'
     "images",          # uint8 placeholder [None, None, None, 3]: a stack of same-size RGB images 0..255
     "resized",         # float32 [None, 299, 299, 3] 0..255 (feedable: distorted images go here)
@@ -386,12 +386,12 @@ def bottlenecks_from_resized(graph_def, resized, mode="batch"):
                                  parallel_iterations=4), name="transfer_values")
 
 
-def build_transfer_graph(graph_def, mode="batch"):
+def build_transfer(graph_def, mode="batch"):
     """Graph pieces computing transfer values for many images, in the current default graph.
 
     Imports ``graph_def`` once with its own names (for classification and the ``single`` path)
     and, for ``batch``/``map``, once more under ``transfer/`` fed from a batch of resized
-    images (see the module docstring).  Returns a :class:`TransferGraph`.
+    images (see the module docstring).  Returns a :class:`TransferTensors`.
     """
     if mode not in ("batch", "map", "single"):
         raise CookbookError(f"transfer mode must be batch, map or single, not {mode!r}")
@@ -402,7 +402,7 @@ def build_transfer_graph(graph_def, mode="batch"):
         resized = resize_like_graph(graph_def, images)
         resized = tf.placeholder_with_default(resized, [None, INPUT_SIZE, INPUT_SIZE, 3], name="resized")
     bottlenecks = bottlenecks_from_resized(graph_def, resized, mode) if mode != "single" else None
-    return TransferGraph(mode, images, resized, bottlenecks, graph.get_tensor_by_name(DECODED_INPUT),
+    return TransferTensors(mode, images, resized, bottlenecks, graph.get_tensor_by_name(DECODED_INPUT),
                          graph.get_tensor_by_name(BOTTLENECK_FLAT))
 
 

@@ -346,6 +346,7 @@ class ClassifierSource:
     archive's cropped_panda.jpg, or a generated picture with the stand-in).
     """
 
+    # one field per flag of the recipe (a table of settings, alike other chapters' only in shape)
     model: str = "checkpoint"
     checkpoint_dir: str = "runs/mnist_cnn/checkpoints"
     dataset: str = None

@@ -31,7 +31,7 @@ NOISE_COLLECTION = "adversary_variables"
 #: batch classified as the target)
 AdversaryStep = namedtuple("AdversaryStep", ["train_op", "loss", "accuracy"])
 
-NoisyClassifier = namedtuple("NoisyClassifier", training.ClassifierGraph._fields + (
+NoisyClassifier = namedtuple("NoisyClassifier", training.Classifier._fields + (
     "noise",          # variable [H, W, C], within +-noise_limit, not trainable
     "noisy_images",   # clip(images + noise, 0, 1): what the network sees
     "adversary",      # AdversaryStep: Adam on target cross-entropy + l2 weight * l2_loss(noise), then clip

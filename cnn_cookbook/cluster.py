@@ -241,6 +241,7 @@ def lost_tasks(config):
 
 _FINGERPRINT = "cnn_cookbook_cluster_fingerprint_ps{}"
 SPEC_WAIT = 15.0   # seconds a ps may take between opening its port and publishing its cluster spec
+LOSS_WAIT = 2.0    # seconds a failed step's worker keeps probing the ps tasks before it names the error
 
 
 def _tf():
@@ -471,17 +472,19 @@ class _WorkerSession:
         return False
 
     def _fail(self, exc):
-        """Close after ``exc``; returns the error to raise (one line when a ps is gone)."""
+        """Close after ``exc``; returns the one-line error to raise in its place."""
         error = self._translate(exc)
-        self._close(lost=error is not exc)
+        self._close(failed=True)
         return error
 
-    def _close(self, lost=False):
+    def _close(self, failed=False):
         if self.coordinator is not None:
             self.coordinator.request_stop()
         if self.session is not None:
-            if lost:
-                # closing talks to every task and waits on the dead one: give it moments, not forever
+            if failed:
+                # After a failed step, closing talks to every task and can wait on one that is gone
+                # or wedged: on TF 2.21 a worker was seen blocked for good in CloseSession after its
+                # ps died.  Give it moments, not forever; the process is about to exit anyway.
                 closer = threading.Thread(target=self.session.close, daemon=True)
                 closer.start()
                 closer.join(2.0)
@@ -494,6 +497,11 @@ class _WorkerSession:
     def _translate(self, exc):
         config = self.worker.config
         lost = lost_tasks(config)
+        deadline = time.monotonic() + LOSS_WAIT
+        while not lost and time.monotonic() < deadline:
+            # a failed step may come a moment before the dying task's port stops answering
+            time.sleep(0.25)
+            lost = lost_tasks(config)
         if lost:
             job, index, address = lost[0]
             latest = self.checkpoints.latest() if self.checkpoints is not None else None
@@ -504,7 +512,11 @@ class _WorkerSession:
         if isinstance(exc, self.worker.tf.errors.DeadlineExceededError):
             return ClusterError(f"{config.task}: a step waited more than {config.timeout:g} s (--cluster-timeout) "
                                 "for the other tasks; check that every task is running")
-        return exc
+        # any other failure in a cluster session (a restarted chief, a ps that came back empty): one
+        # line with TensorFlow's own first line, not a traceback
+        first = (getattr(exc, "message", "") or str(exc)).strip().splitlines()[:1] or [""]
+        return ClusterError(f"{config.task}: TensorFlow failed ({type(exc).__name__}: {first[0][:200]}); "
+                            "start the cluster again with --resume to continue from the last checkpoint")
 
 
 def _difference(mine, theirs):

@@ -85,36 +85,6 @@ def test_learnable_and_restore_gives_identical_predictions(mnist_dir, tmp_path):
     np.testing.assert_array_equal(before, after)
 
 
-def test_early_stopping_stops_and_restores_the_best(tmp_path):
-    from cnn_cookbook import training
-    from cnn_cookbook.tf1 import new_session, tf
-
-    graph = tf.Graph()
-    with graph.as_default():
-        net = _classifier("linear", 0.5)
-        weights = [v for v in tf.global_variables() if v.op.name == "linear/fc/weights"][0]
-        images = np.random.default_rng(0).random((64, 28, 28, 1)).astype(np.float32)
-        labels = np.arange(64, dtype=np.int32) % 10
-        scores = iter([0.5, 0.9, 0.8, 0.7, 0.6, 0.95, 0.99])  # best at step 20, then no gain
-        snapshot = {}
-
-        def evaluate(session):
-            value = next(scores)
-            if value == 0.9:
-                snapshot["best"] = session.run(weights)
-            return {"validation_accuracy": value}
-
-        with new_session(graph, "cpu") as session:
-            session.run(tf.global_variables_initializer())
-            stopper = training.EarlyStopping("validation_accuracy", patience=30,
-                                             best_checkpoints=training.Checkpoints(tmp_path / "best"))
-            result = training.fit(session, net, 1000, feed=lambda: {net.images: images, net.labels: labels},
-                                  evaluate=evaluate, eval_every=10, early_stopping=stopper, progress=False)
-            restored = session.run(weights)
-    assert result.stopped_early and result.final_step == 50 and result.best_step == 20
-    np.testing.assert_array_equal(restored, snapshot["best"])
-
-
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tmp_path):
     from cnn_cookbook import training
     from cnn_cookbook.errors import TrainingDiverged

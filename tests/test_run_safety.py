@@ -117,7 +117,9 @@ def test_early_stopping_leaves_the_best_weights_as_the_newest_checkpoint(tmp_pat
             result = training.fit(session, net, 1000, feed=_feed(net), evaluate=evaluate, eval_every=10,
                                   checkpoints=checkpoints, checkpoint_every=10, early_stopping=stopper,
                                   progress=False)
-    assert (result.final_step, result.weights_step) == (50, 20)
+            in_session = session.run(weights)  # fit restored the best weights into the session too
+    assert result.stopped_early and (result.final_step, result.best_step, result.weights_step) == (50, 20, 20)
+    np.testing.assert_array_equal(in_session, snapshot["best"])
     graph = tf.Graph()
     with graph.as_default():  # what a downstream recipe loads from checkpoints/
         net = _linear(0.5)

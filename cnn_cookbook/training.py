@@ -47,8 +47,6 @@ Classifier = namedtuple("Classifier", [
     "learning_rate",  # tensor (may decay with global_step)
     "endpoints",      # dict of named layer tensors from the network builder
 ])
-#: the earlier name, until adversarial.py (which builds on the fields) switches
-ClassifierGraph = Classifier
 
 
 def classification_heads(logits, labels):

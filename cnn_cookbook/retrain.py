@@ -23,6 +23,7 @@ training images (retrain.py first draws a class, which over-samples small classe
 """
 
 import contextlib
+import io
 import time
 from collections import namedtuple
 from dataclasses import dataclass
@@ -426,6 +427,72 @@ def transfer_value_figures(sets, class_names, seed=0, title="", limit=500):
                 plots.reduce_to_2d(values, method, seed), labels, class_names,
                 title=f"Transfer values, {name}{title}")
             for method, name in (("pca", "PCA"), ("tsne", "t-SNE"))}
+
+
+# ---------------------------------------------------------------------------------------------
+# Classifying image files (the recipe's 'classify' and 'predict')
+
+
+def _top_rows(images, tops):
+    """predictions.json's rows: each image with its (label, score) pairs, best first."""
+    return [{"image": str(image), "top": [{"label": label, "score": float(score)} for label, score in top]}
+            for image, top in zip(images, tops)]
+
+
+def classify_images(images=(), *, model="auto", graph_file=None, models_dir=None, download=False, top_k=10,
+                    transfer_values_path=None, bottleneck_mode="auto", device="auto"):
+    """Hvass #07: the top-``top_k`` ImageNet labels of image files through the frozen graph, in a
+    Graph and Session of its own; returns a :class:`~cnn_cookbook.results.ChapterRun`.
+
+    ``images``: file paths (default: the archive's cropped_panda.jpg; the stand-in has none).
+    The graph is found as :func:`cnn_cookbook.nets.inception_v3.locate_inception_v3` finds it
+    (``model``, ``graph_file``, ``models_dir``, ``download``), once every image has decoded, so
+    a bad file stops the run before anything is fetched or generated.
+    With ``transfer_values_path`` the images' 2048-d ``pool_3`` values are also written there
+    (.npy, float32 [N, 2048]).  ``metrics``: model, graph, predictions (what predictions.json
+    holds); ``outputs``: ``top`` (per image, :class:`cnn_cookbook.nets.inception_v3.Prediction`
+    list, best first), ``stand_in``, ``transfer_values``.
+    """
+    for image in images:
+        read_image_rgb(image)
+    graph_files = iv3.locate_inception_v3(model, graph_file, models_dir, download)
+    images = list(images) or ([graph_files.example_image] if graph_files.example_image else [])
+    if not images:
+        raise CookbookError("give one or more image files to classify (the stand-in has no example image)")
+    graph_def = iv3.load_inception_graph_def(graph_files.graph_path)
+    stand_in = iv3.is_stand_in(graph_def)
+    labels = (iv3.load_imagenet_labels(graph_files.label_map, graph_files.synset_map)
+              if not stand_in and graph_files.label_map and graph_files.synset_map else None)
+    ts = open_transfer_session(graph_def, bottleneck_mode if transfer_values_path else "single", device)
+    values, paths = None, {}
+    with ts.session:
+        tops = [iv3.classify_image(ts.session, image, top_k, labels, stand_in) for image in images]
+        if transfer_values_path:
+            values = iv3.transfer_values(ts.session, ts.transfer, [read_image_rgb(i) for i in images])
+    if values is not None:
+        buffer = io.BytesIO()
+        np.save(buffer, values)
+        paths["transfer_values"] = write_bytes_atomic(transfer_values_path, buffer.getvalue())
+    metrics = {"model": iv3.model_name(stand_in), "graph": str(graph_files.graph_path),
+               "predictions": _top_rows(images, [[(p.label, p.score) for p in top] for top in tops])}
+    return ChapterRun(metrics, paths=paths, outputs={"images": images, "top": tops, "stand_in": stand_in,
+                                                     "transfer_values": values})
+
+
+def predict_with_retrained(graph_path, labels_path, images, *, top_k=5, final_tensor_name="final_result",
+                           bottleneck_mode="auto", device="auto"):
+    """Top-``top_k`` classes of image files from the graph :func:`export_retrained_graph` wrote,
+    in a Graph and Session of its own; returns a :class:`~cnn_cookbook.results.ChapterRun`.
+
+    ``metrics``: graph, predictions (what predictions.json holds); ``outputs``: ``top`` (per
+    image, (class name, probability) pairs, best first), ``stand_in``.
+    """
+    graph_def, class_names = load_retrained(graph_path, labels_path, final_tensor_name)
+    ts = open_transfer_session(graph_def, bottleneck_mode, device)
+    with ts.session:
+        tops = predict_images(ts, class_names, images, top_k, final_tensor_name=final_tensor_name)
+    return ChapterRun({"graph": str(graph_path), "predictions": _top_rows(images, tops)},
+                      outputs={"top": tops, "stand_in": iv3.is_stand_in(graph_def)})
 
 
 if __name__ == "__main__":  # `python -m cnn_cookbook.retrain` says which recipe to run

@@ -206,6 +206,22 @@ def load(export_dir, device="cpu"):
     return Served(session, inputs, outputs, class_names, stand_in)
 
 
+def predict_files(export_dir, image_paths, device="cpu"):
+    """(probabilities [N, classes], class names, stand_in) of image files through a SavedModel
+    that the retraining chapter exported (``image_bytes`` in), in a Session of its own."""
+    missing = [i for i in image_paths if not Path(i).is_file()]
+    if missing:
+        raise CookbookError(f"image {missing[0]} does not exist; check the path")
+    served = load(export_dir, device)
+    with served.session:
+        if "image_bytes" not in served.inputs:
+            raise CookbookError(f"{export_dir} takes {', '.join(served.inputs)}, not encoded images: it is not a "
+                                "SavedModel that 'retrain --export-savedmodel' wrote")
+        probabilities, _ = predict(served, [Path(i).read_bytes() for i in image_paths])
+    names = served.class_names or [str(i) for i in range(probabilities.shape[1])]
+    return probabilities, names, served.stand_in
+
+
 def predict(served, images, batch_size=256):
     """Run a loaded signature on ``images`` (float arrays 0..1, or a list of encoded image bytes)
     in batches; returns (probabilities [N, classes], classes [N])."""

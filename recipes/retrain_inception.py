@@ -236,44 +236,23 @@ def _graph_files(args):
 
 
 def classify(args):
-    from cnn_cookbook.fileio import write_bytes_atomic, write_json
-    from cnn_cookbook.nets import inception_v3 as iv3
-    from cnn_cookbook.bottlenecks import open_transfer_session
-    from cnn_cookbook.io.images import read_image_rgb
-    from cnn_cookbook.errors import CookbookError
+    from cnn_cookbook.fileio import write_json
+    from cnn_cookbook.nets.inception_v3 import STAND_IN_LABEL, model_name
+    from cnn_cookbook.retrain import classify_images
 
-    for image in args.images:  # every image decodes (and is not too large) before the graph is loaded
-        read_image_rgb(image)
-    files = _graph_files(args)
-    images = args.images or ([files.example_image] if files.example_image else [])
-    if not images:
-        raise CookbookError("give one or more image files to classify (the stand-in has no example image)")
-    graph_def = iv3.load_inception_graph_def(files.graph_path)
-    stand_in = iv3.is_stand_in(graph_def)
-    labels = (iv3.load_imagenet_labels(files.label_map, files.synset_map)
-              if not stand_in and files.label_map and files.synset_map else None)
-    tag = f"  [{iv3.STAND_IN_LABEL}]" if stand_in else ""
-    ts = open_transfer_session(graph_def, args.bottleneck_mode if args.transfer_values else "single", args.device)
-    results = []
-    with ts.session:
-        for image in images:
-            print(f"{image}:{tag}")
-            top = iv3.classify_image(ts.session, image, args.top_k, labels, stand_in)
-            for p in top:
-                print(f"  {100 * p.score:6.2f}%  {p.label}")
-            results.append({"image": str(image), "top": [{"label": p.label, "score": float(p.score)} for p in top]})
-        if args.output_dir:
-            write_json(Path(args.output_dir) / "predictions.json",
-                       {"model": iv3.model_name(stand_in), "graph": str(files.graph_path), "predictions": results})
-        if args.transfer_values:
-            import io
-            import numpy as np
-
-            values = iv3.transfer_values(ts.session, ts.transfer, [read_image_rgb(i) for i in images])
-            buffer = io.BytesIO()
-            np.save(buffer, values)
-            write_bytes_atomic(args.transfer_values, buffer.getvalue())
-            print(f"transfer values {values.shape} ({iv3.model_name(stand_in)}) -> {args.transfer_values}{tag}")
+    run = classify_images(args.images, model=args.model, graph_file=args.graph, models_dir=args.models_dir,
+                          download=args.download, top_k=args.top_k, transfer_values_path=args.transfer_values,
+                          bottleneck_mode=args.bottleneck_mode, device=args.device)
+    tag = f"  [{STAND_IN_LABEL}]" if run.outputs["stand_in"] else ""
+    for image, top in zip(run.outputs["images"], run.outputs["top"]):
+        print(f"{image}:{tag}")
+        for p in top:
+            print(f"  {100 * p.score:6.2f}%  {p.label}")
+    if args.output_dir:
+        write_json(Path(args.output_dir) / "predictions.json", run.metrics)
+    if args.transfer_values:
+        print(f"transfer values {run.outputs['transfer_values'].shape} ({model_name(run.outputs['stand_in'])}) -> "
+              f"{args.transfer_values}{tag}")
 
 
 def retrain(args):
@@ -310,20 +289,9 @@ def retrain(args):
 
 def predict_savedmodel(args):
     from cnn_cookbook import serving
-    from cnn_cookbook.errors import CookbookError
 
-    missing = [i for i in args.images if not Path(i).is_file()]
-    if missing:
-        raise CookbookError(f"image {missing[0]} does not exist; check the path")
-    served = serving.load(args.graph, args.device)
-    if "image_bytes" not in served.inputs:
-        served.session.close()
-        raise CookbookError(f"{args.graph} takes {', '.join(served.inputs)}, not encoded images: it is not a "
-                            "SavedModel that 'retrain --export-savedmodel' wrote")
-    with served.session:
-        probabilities, _ = serving.predict(served, [Path(i).read_bytes() for i in args.images])
-    names = served.class_names or [str(i) for i in range(probabilities.shape[1])]
-    tag = "  [STAND-IN graph: random weights]" if served.stand_in else ""
+    probabilities, names, stand_in = serving.predict_files(args.graph, args.images, args.device)
+    tag = "  [STAND-IN graph: random weights]" if stand_in else ""
     for image, row in zip(args.images, probabilities):
         print(f"{image}:{tag}")
         for index in row.argsort()[::-1][:min(args.top_k, len(names))]:
@@ -331,28 +299,23 @@ def predict_savedmodel(args):
 
 
 def predict(args):
-    from cnn_cookbook.nets import inception_v3 as iv3
-    from cnn_cookbook.bottlenecks import open_transfer_session
-    from cnn_cookbook.retrain import load_retrained, predict_images
-    from cnn_cookbook.serving import is_savedmodel
-
     from cnn_cookbook.fileio import write_json
+    from cnn_cookbook.nets.inception_v3 import STAND_IN_LABEL
+    from cnn_cookbook.retrain import predict_with_retrained
+    from cnn_cookbook.serving import is_savedmodel
 
     if is_savedmodel(args.graph):
         return predict_savedmodel(args)
-    graph_def, class_names = load_retrained(args.graph, args.labels_file, args.final_tensor_name)
-    tag = f"  [{iv3.STAND_IN_LABEL}]" if iv3.is_stand_in(graph_def) else ""
-    ts = open_transfer_session(graph_def, args.bottleneck_mode, args.device)
-    results = []
-    with ts.session:
-        for image, top in zip(args.images, predict_images(ts, class_names, args.images, args.top_k,
-                                                          final_tensor_name=args.final_tensor_name)):
-            print(f"{image}:{tag}")
-            for name, score in top:
-                print(f"  {100 * score:6.2f}%  {name}")
-            results.append({"image": str(image), "top": [{"label": n, "score": float(v)} for n, v in top]})
+    run = predict_with_retrained(args.graph, args.labels_file, args.images, top_k=args.top_k,
+                                 final_tensor_name=args.final_tensor_name, bottleneck_mode=args.bottleneck_mode,
+                                 device=args.device)
+    tag = f"  [{STAND_IN_LABEL}]" if run.outputs["stand_in"] else ""
+    for image, top in zip(args.images, run.outputs["top"]):
+        print(f"{image}:{tag}")
+        for name, score in top:
+            print(f"  {100 * score:6.2f}%  {name}")
     if args.output_dir:
-        write_json(Path(args.output_dir) / "predictions.json", {"graph": str(args.graph), "predictions": results})
+        write_json(Path(args.output_dir) / "predictions.json", run.metrics)
 
 
 @cli.main_wrapper

@@ -2,6 +2,7 @@
 
 import json
 import pickle
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -429,3 +430,27 @@ def test_retrain_same_seed_twice_repeats_and_the_earlier_run_is_kept_whole(tmp_p
     assert weights.keys() == second.outputs["result"].weights.keys()
     for name, value in weights.items():
         np.testing.assert_array_equal(value, second.outputs["result"].weights[name])
+
+
+def test_classify_images_ranks_each_file_and_writes_its_transfer_values(tmp_path, stand_in):
+    """Hvass #07 as a chapter function: top-k best first per image, and the .npy of pool_3 values
+    equals what the batched transfer path gives for the same decoded images."""
+    from cnn_cookbook import bottlenecks as bn
+    from cnn_cookbook import retrain as rt
+    from cnn_cookbook.nets import inception_v3 as iv3
+
+    files, graph_def = stand_in
+    images = sorted(Path(make_class_folders(tmp_path / "img", per_class=1)).glob("*/*.png"))
+    run = rt.classify_images(images[:2], graph_file=files.graph_path, top_k=4,
+                             transfer_values_path=tmp_path / "values.npy", device="cpu")
+    tops = run.outputs["top"]
+    assert run.metrics["model"] == "stand-in" and [row["image"] for row in run.metrics["predictions"]] == \
+        [str(i) for i in images[:2]]
+    assert all(len(top) == 4 and [p.score for p in top] == sorted((p.score for p in top), reverse=True)
+               for top in tops)
+    saved = np.load(run.paths["transfer_values"])
+    assert saved.shape == (2, iv3.BOTTLENECK_SIZE)
+    ts = bn.open_transfer_session(graph_def, "batch")
+    with ts.session:
+        expected = iv3.transfer_values(ts.session, ts.transfer, [read_image_rgb(i) for i in images[:2]])
+    np.testing.assert_allclose(saved, expected, rtol=1e-4, atol=1e-4)

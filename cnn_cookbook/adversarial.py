@@ -26,14 +26,13 @@ from cnn_cookbook.adversarial_plots import (fgsm_curve_figure, fgsm_examples_fig
                                             noisy_examples_figure, targeted_figure)
 from cnn_cookbook.attacks import (build_fgsm, build_targeted_attack, fgsm_accuracy, find_adversarial_images,
                                   pixel_scale, predict_probabilities)
-from cnn_cookbook.cli import check_batch_size
 from cnn_cookbook.datasets.cifar10 import find_cifar10, read_binary_split
 from cnn_cookbook.datasets.mnist import Split, load_mnist
 from cnn_cookbook.errors import CookbookError
 from cnn_cookbook.fileio import atomic_path, save_image
 from cnn_cookbook.nets import get_network
 from cnn_cookbook.nets import inception_v3 as iv3
-from cnn_cookbook.nets.checkpoint import load_checkpoint_network
+from cnn_cookbook.checkpoint_network import load_checkpoint_network
 from cnn_cookbook.paths import data_root
 from cnn_cookbook.results import ChapterRun
 from cnn_cookbook.tf1 import new_session, resolve_device, seed_everything, tf
@@ -97,7 +96,7 @@ def universal_noise_experiment(data, settings=NoiseSettings(), *, output_dir=Non
 
 
 def _universal_noise(data, settings, output_dir, seed, device, checkpoint, progress, announce, summaries_dir):
-    check_batch_size(settings.batch_size, len(data.train), f"the training split of {data.name}")
+    training.check_batch_size(settings.batch_size, len(data.train), f"the training split of {data.name}")
     # a pass of its own over the training images: the split's batch order is state, and a
     # notebook that runs the chapter twice on one data set must see the same batches twice
     train = Split(data.train.images, data.train.labels)

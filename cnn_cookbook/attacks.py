@@ -4,7 +4,7 @@ gradient sign method (TensorFlow's FGSM tutorial).
 The classifier is a :class:`cnn_cookbook.graphs.ImageNetwork` (``images`` is the tensor that is
 fed and differentiated, ``logits``, ``value_range``): Inception v3 seen from its resized image
 (:func:`cnn_cookbook.nets.inception_v3.inception_v3_network`) or a checkpoint of the MNIST/CIFAR
-recipes (:func:`cnn_cookbook.nets.checkpoint.load_checkpoint_network`).  Both attacks follow the
+recipes (:func:`cnn_cookbook.checkpoint_network.load_checkpoint_network`).  Both attacks follow the
 input gradient of a cross-entropy (:func:`class_loss_gradient`):
 
 - :func:`build_targeted_attack` + :func:`find_adversarial_images`: step ``7 / max|g|`` against the

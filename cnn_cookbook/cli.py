@@ -307,13 +307,6 @@ def positive(kind=int):
     return integer(1) if kind is int else real(above=0)
 
 
-def check_batch_size(batch_size, examples, what):
-    """:func:`cnn_cookbook.training.check_batch_size`, for library code not yet switched to it."""
-    from cnn_cookbook import training  # TensorFlow: see the module docstring
-
-    return training.check_batch_size(batch_size, examples, what)
-
-
 def os_error_line(exc):
     """One line for an OSError: the path, what went wrong, what to do."""
     where = f" {exc.filename}" if getattr(exc, "filename", None) else ""

@@ -25,7 +25,7 @@ from cnn_cookbook.datasets.mnist import MnistData, Split
 from cnn_cookbook.errors import CookbookError
 from cnn_cookbook.fileio import ensure_dir, write_json
 from cnn_cookbook.mnist_cnn import train_mnist
-from cnn_cookbook.nets.checkpoint import load_checkpoint_network
+from cnn_cookbook.checkpoint_network import load_checkpoint_network
 from cnn_cookbook.results import ChapterRun
 from cnn_cookbook.tf1 import new_session, resolve_device, tf
 
@@ -118,7 +118,7 @@ def checkpoint_probabilities(checkpoint_dir, images, *more_images, device="auto"
 
     Rebuilds the network named in the folder's ``network.json`` in a fresh graph and restores
     only its weights from the latest checkpoint (see
-    :func:`cnn_cookbook.nets.checkpoint.load_checkpoint_network`).  With ``more_images`` (other image
+    :func:`cnn_cookbook.checkpoint_network.load_checkpoint_network`).  With ``more_images`` (other image
     arrays), returns a list with one array of outputs per image array, from one restore.
     """
     graph = tf.Graph()

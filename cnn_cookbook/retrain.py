@@ -40,7 +40,6 @@ from cnn_cookbook.errors import CookbookError, DataFormatError
 from cnn_cookbook.fileio import ensure_dir, write_bytes_atomic
 from cnn_cookbook.io.images import UnreadableImage, read_image_rgb
 from cnn_cookbook.nets import inception_v3 as iv3
-from cnn_cookbook.nets.layers import dense
 from cnn_cookbook.results import ChapterRun
 from cnn_cookbook.tf1 import new_session, tf
 from cnn_cookbook.training import classification_heads, fit, make_optimizer
@@ -55,22 +54,6 @@ TopLayer = namedtuple("TopLayer", [
     "logits", "probabilities", "predictions", "loss", "accuracy", "train_op", "global_step",
 ])
 
-SCOPE = "final_training_ops"
-
-
-def final_layer_logits(bottleneck, num_classes, hidden_units=0):
-    """[N, 2048] -> logits [N, num_classes]; with ``hidden_units`` a ReLU layer comes first.
-
-    retrain.py's initialisation: final weights truncated normal (std 0.001), biases 0.
-    """
-    with tf.variable_scope(SCOPE, reuse=tf.AUTO_REUSE):
-        x = bottleneck
-        if hidden_units:
-            fan_in = bottleneck.get_shape().as_list()[-1]
-            x = dense(x, "hidden", hidden_units, stddev=float(np.sqrt(2.0 / fan_in)), activation=tf.nn.relu)
-        return dense(x, "final", num_classes, stddev=0.001)
-
-
 def build_top_layer(num_classes, hidden_units=0, learning_rate=0.01, optimizer="sgd",
                     bottleneck_size=iv3.BOTTLENECK_SIZE):
     """Placeholders, the new layer, loss and training op in the default graph: a :class:`TopLayer`.
@@ -82,7 +65,7 @@ def build_top_layer(num_classes, hidden_units=0, learning_rate=0.01, optimizer="
         raise CookbookError(f"--hidden-units must be >= 0 (0: no hidden layer), not {hidden_units}")
     bottleneck_input = tf.placeholder(tf.float32, [None, bottleneck_size], name="BottleneckInputPlaceholder")
     labels = tf.placeholder(tf.int32, [None], name="GroundTruthInput")
-    logits = final_layer_logits(bottleneck_input, num_classes, hidden_units)
+    logits = iv3.top_layer_logits(bottleneck_input, num_classes, hidden_units)
     loss, probabilities, predictions, accuracy = classification_heads(logits, labels)
     global_step = tf.train.get_or_create_global_step()
     train_op = optimizer.minimize(loss, global_step=global_step)
@@ -130,7 +113,7 @@ def train_top_layer(sets, num_classes, *, steps=4000, learning_rate=0.01, train_
         tf.set_random_seed(seed)
         top = build_top_layer(num_classes, hidden_units, learning_rate, optimizer)
         init = tf.global_variables_initializer()
-        variables = tf.global_variables(SCOPE)
+        variables = tf.global_variables(iv3.TOP_LAYER_SCOPE)
         if histogram_every:
             summaries.add_histograms({"final_logits": top.logits})
         writers = summaries.RunWriters(summaries_dir, graph, histogram_every) if summaries_dir else None
@@ -211,7 +194,7 @@ def export_retrained_graph(base_graph_def, weights, class_names, graph_path, lab
         iv3.import_inception(base_graph_def)
         bottleneck = tf.placeholder_with_default(graph.get_tensor_by_name(iv3.BOTTLENECK_FLAT),
                                                  [None, iv3.BOTTLENECK_SIZE], name="BottleneckInputPlaceholder")
-        tf.nn.softmax(final_layer_logits(bottleneck, len(class_names), hidden_units), name=final_name)
+        tf.nn.softmax(iv3.top_layer_logits(bottleneck, len(class_names), hidden_units), name=final_name)
         outputs = [final_name] + ([iv3.STAND_IN_MARKER] if iv3.is_stand_in(base_graph_def) else [])
         with new_session(graph) as session:
             for variable in tf.global_variables():

@@ -22,8 +22,11 @@ from pathlib import Path
 
 import numpy as np
 
+from cnn_cookbook import training
 from cnn_cookbook.errors import CookbookError
 from cnn_cookbook.fileio import ensure_dir
+from cnn_cookbook.nets import get_network
+from cnn_cookbook.nets import inception_v3 as iv3
 from cnn_cookbook.tf1 import new_session, tf
 
 SIGNATURE = "serving_default"
@@ -95,8 +98,6 @@ def export_checkpoint(checkpoint_dir, export_dir, device="cpu"):
     Rebuilds the network ``network.json`` names (MNIST and CIFAR-10 recipes) behind a crop, on
     the signature's ``images`` placeholder.  Returns the export folder.
     """
-    from cnn_cookbook import training
-    from cnn_cookbook.nets import get_network
 
     checkpoint_dir = Path(checkpoint_dir)
     info = training.read_network_info(checkpoint_dir)
@@ -129,8 +130,6 @@ def export_retrained(base_graph_def, weights, class_names, export_dir, hidden_un
     works with any graph).  The signature decodes each encoded image (JPEG or PNG) to RGB,
     resizes it with the graph's own settings and computes the probabilities.
     """
-    from cnn_cookbook.nets import inception_v3 as iv3
-    from cnn_cookbook.retrain import final_layer_logits
 
     mode = "batch" if mode == "batch" else "map"
     graph = tf.Graph()
@@ -148,7 +147,7 @@ def export_retrained(base_graph_def, weights, class_names, export_dir, hidden_un
 
         resized = tf.map_fn(decode, image_bytes, dtype=tf.float32, back_prop=False)
         bottlenecks = iv3.bottlenecks_from_resized(base_graph_def, resized, mode)
-        logits = final_layer_logits(bottlenecks, len(class_names), hidden_units)
+        logits = iv3.top_layer_logits(bottlenecks, len(class_names), hidden_units)
         probabilities = tf.nn.softmax(logits, name="probabilities")
         if iv3.is_stand_in(base_graph_def):  # the marker travels, so every later output says STAND-IN
             tf.constant(iv3.STAND_IN_LABEL, name=iv3.STAND_IN_MARKER)
@@ -200,9 +199,8 @@ def load(export_dir, device="cpu"):
     outputs = {k: graph.get_tensor_by_name(v.name) for k, v in signature.outputs.items()}
     asset = export_dir / "assets" / ASSET
     class_names = asset.read_text(encoding="utf-8").splitlines() if asset.is_file() else None
-    from cnn_cookbook.nets.inception_v3 import STAND_IN_MARKER
 
-    stand_in = any(op.name == STAND_IN_MARKER for op in graph.get_operations())
+    stand_in = any(op.name == iv3.STAND_IN_MARKER for op in graph.get_operations())
     return Served(session, inputs, outputs, class_names, stand_in)
 
 

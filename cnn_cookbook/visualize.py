@@ -3,7 +3,7 @@ images (the Keras CIFAR-10 tutorial), on any loaded :class:`cnn_cookbook.graphs.
 
 Networks: inception5h (:func:`cnn_cookbook.nets.inception5h.load_inception5h`), Inception v3's
 frozen graph (:func:`cnn_cookbook.nets.inception_v3.load_inception_v3`), or a checkpoint trained by
-the MNIST or CIFAR recipes (:func:`cnn_cookbook.nets.checkpoint.load_checkpoint_network`, which
+the MNIST or CIFAR recipes (:func:`cnn_cookbook.checkpoint_network.load_checkpoint_network`, which
 rebuilds the network named in ``network.json`` and restores its weights), so an offline user can
 look inside their own network.
 
@@ -33,7 +33,7 @@ from cnn_cookbook.deepdream import layer_objective
 from cnn_cookbook.errors import CookbookError
 from cnn_cookbook.fileio import ensure_dir, save_image
 from cnn_cookbook.nets import inception5h
-from cnn_cookbook.nets.checkpoint import load_checkpoint_network
+from cnn_cookbook.checkpoint_network import load_checkpoint_network
 from cnn_cookbook.nets.inception_v3 import find_inception_v3, load_inception_v3
 from cnn_cookbook.results import ChapterRun
 from cnn_cookbook.tf1 import new_session, seed_everything, tf

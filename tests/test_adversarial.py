@@ -193,7 +193,7 @@ def test_a_cifar_checkpoint_is_attacked_on_its_centrally_cropped_test_set(tmp_pa
     from cnn_cookbook.datasets.cifar10 import find_cifar10, read_binary_split
     from cnn_cookbook.nets import get_network
     from cnn_cookbook.tf1 import new_session, tf
-    from cnn_cookbook.nets.checkpoint import load_checkpoint_network
+    from cnn_cookbook.checkpoint_network import load_checkpoint_network
 
     checkpoint_dir, data_dir = tmp_path / "checkpoints", tmp_path / "data"
     info = {"network": "cifar10-cookbook", "image_shape": [24, 24, 3], "num_classes": 10, "dataset": "synthetic"}

@@ -17,7 +17,7 @@ from cnn_cookbook import deepdream, graphs, visualize
 from conftest import assert_one_line_error, assert_tensorboard_tags, load_recipe, run_in_process
 from cnn_cookbook.errors import CookbookError, DataFormatError, MissingFileError
 from cnn_cookbook.nets import inception5h, inception_v3
-from cnn_cookbook.nets.checkpoint import load_checkpoint_network
+from cnn_cookbook.checkpoint_network import load_checkpoint_network
 from cnn_cookbook.tf1 import new_session, tf
 
 ROOT = Path(__file__).resolve().parents[1]

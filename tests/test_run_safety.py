@@ -199,7 +199,7 @@ def test_a_fresh_run_moves_the_earlier_one_aside_whole_and_it_stays_usable(mnist
     from cnn_cookbook.datasets.mnist import load_mnist
     from cnn_cookbook.mnist_cnn import train_mnist
     from cnn_cookbook.tf1 import new_session, tf
-    from cnn_cookbook.visualize import load_checkpoint_network
+    from cnn_cookbook.checkpoint_network import load_checkpoint_network
 
     data = load_mnist("idx", mnist_dir)
     out = tmp_path / "run"

@@ -52,6 +52,7 @@ from cnn_cookbook import graphs
 from cnn_cookbook.errors import CookbookError, DataFormatError, MissingFileError
 from cnn_cookbook.fileio import write_bytes_atomic
 from cnn_cookbook.io import downloads
+from cnn_cookbook.nets.layers import dense
 from cnn_cookbook.paths import models_root
 from cnn_cookbook.tf1 import tf
 
@@ -463,3 +464,23 @@ def check_batch_mode(session, transfer, atol=1e-3, seed=0):
                              for im in images])
     scale = max(1.0, float(np.abs(single).max()))
     return bool(np.allclose(batched, single, atol=atol * scale, rtol=1e-3))
+
+
+# ---------------------------------------------------------------------------------------------
+# The new top layer that retraining puts on the bottleneck (retrain.py's final_training_ops)
+
+TOP_LAYER_SCOPE = "final_training_ops"
+
+
+def top_layer_logits(bottleneck, num_classes, hidden_units=0):
+    """[N, 2048] -> logits [N, num_classes]; with ``hidden_units`` a ReLU layer comes first.
+
+    retrain.py's initialisation: final weights truncated normal (std 0.001), biases 0.  Both the
+    retraining graph and the SavedModel export build it here, so their variables match by name.
+    """
+    with tf.variable_scope(TOP_LAYER_SCOPE, reuse=tf.AUTO_REUSE):
+        x = bottleneck
+        if hidden_units:
+            fan_in = bottleneck.get_shape().as_list()[-1]
+            x = dense(x, "hidden", hidden_units, stddev=float(np.sqrt(2.0 / fan_in)), activation=tf.nn.relu)
+        return dense(x, "final", num_classes, stddev=0.001)

@@ -4,6 +4,10 @@ The MNIST and CIFAR-10 recipes write ``network.json`` beside their checkpoints, 
 registered network (:data:`cnn_cookbook.nets.NETWORKS`) and its input shape; any recipe that
 looks into or attacks a trained network (filter visualisation, the ensemble, adversarial
 images) rebuilds the same graph from it here and restores only that network's variables.
+
+It sits in the training layer, beside :mod:`cnn_cookbook.training`, whose ``Checkpoints`` and
+``network.json`` make up the folder's format; the networks themselves come from the registry in
+:mod:`cnn_cookbook.nets`.
 """
 
 from pathlib import Path
@@ -12,7 +16,6 @@ from cnn_cookbook import graphs
 from cnn_cookbook.errors import CookbookError
 from cnn_cookbook.nets import get_network
 from cnn_cookbook.tf1 import tf
-# The checkpoint folder's format (network.json, the checked Saver) lives with the training loop.
 from cnn_cookbook.training import NETWORK_INFO, Checkpoints, read_network_info
 
 

@@ -334,15 +334,19 @@ def main_wrapper(main):
     return wrapped
 
 
-def start_training(args, train, report, task=None):
+def start_training(args, train, report, cluster_flags=False):
     """Run a training recipe: ``run = train(args, output_dir, task)``, then ``report(args, output_dir, run)``.
 
-    ``task`` is this process's :class:`cnn_cookbook.cluster.ClusterConfig` (None: one process).
+    First ``--log-device-placement`` is applied (before ``train`` imports TensorFlow).  With
+    ``cluster_flags`` (the recipe has :func:`cnn_cookbook.cluster.add_cluster_args`), ``task`` is
+    this process's :class:`cnn_cookbook.cluster.ClusterConfig`, else None (one process).
     A parameter server only serves.  A non-chief worker trains without claiming ``--output-dir``
     and says how far it got: the chief alone owns the folder, writes into it and reports.  The
     chief, or the single process, holds the folder's claim (:func:`cnn_cookbook.run_folder.claim`)
     until its outputs are written.
     """
+    apply_log_device_placement(args)
+    task = cluster.cluster_from_args(args) if cluster_flags else None
     if task is not None and task.job_name == "ps":
         return cluster.serve_ps(task)
     output_dir = fileio.ensure_dir(args.output_dir, field="output_dir")

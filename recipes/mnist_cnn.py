@@ -49,9 +49,7 @@ def parse_args(argv):
 
 @cli.main_wrapper
 def main(argv=None):
-    args = parse_args(argv)
-    cli.apply_log_device_placement(args)
-    cli.start_training(args, train, report, cluster.cluster_from_args(args))
+    cli.start_training(parse_args(argv), train, report, cluster_flags=True)
 
 
 def train(args, output_dir, task):

@@ -22,7 +22,7 @@ from cnn_cookbook import cli  # noqa: E402
 def parse_args(argv):
     p = cli.parser(__doc__)
     p.add_argument("--networks", dest="num_networks", type=cli.positive(), default=5, help="networks in the ensemble")
-    p.add_argument("--train-fraction", type=cli.real(above=0, maximum=1), default=0.8,
+    p.add_argument("--train-fraction", type=cli.real(above=0, below=1), default=0.8,
                    help="share of train+validation each network trains on; the rest is its validation set")
     p.add_argument("--model", choices=("hvass-cnn", "cookbook", "linear"), default="hvass-cnn",
                    help="network of every member (Hvass #05: hvass-cnn, Adam 1e-4, batch 64)")
@@ -41,12 +41,7 @@ def parse_args(argv):
 
 @cli.main_wrapper
 def main(argv=None):
-    args = parse_args(argv)
-    cli.apply_log_device_placement(args)
-    from cnn_cookbook.ensemble import check_train_fraction
-
-    check_train_fraction(args.train_fraction)  # before the data are loaded
-    cli.start_training(args, train, report)
+    cli.start_training(parse_args(argv), train, report)
 
 
 def train(args, output_dir, task=None):

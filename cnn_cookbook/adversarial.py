@@ -232,7 +232,7 @@ def check_target(network, target):
     """A clear error when ``target`` is not one of ``network``'s classes."""
     classes = int(network.logits.get_shape()[-1])
     if not 0 <= target < classes:
-        raise CookbookError(f"--target {target} is not a class of this network (0..{classes - 1})")
+        raise CookbookError(f"target {target} is not a class of this network (0..{classes - 1})", field="target")
 
 
 def image_attack_experiment(session, network, images, fgsm_inputs=None, fgsm_labels=None,
@@ -317,7 +317,8 @@ def checkpoint_test_set(info, dataset=None, data_dir=None, download=False):
     shape = [int(d) for d in info.get("image_shape", [28, 28, 1])]
     if str(info.get("network", "")).startswith("cifar10"):
         if name not in ("auto", "cifar10", "synthetic"):
-            raise CookbookError(f"a CIFAR-10 network is tested on --dataset cifar10 or synthetic, not {name!r}")
+            raise CookbookError(f"a CIFAR-10 network is tested on the data set cifar10 or synthetic, not {name!r}",
+                                field="dataset")
         batches_dir, _ = find_cifar10(name, data_dir or data_root(), download=download, announce=None)
         images, labels = read_binary_split(batches_dir, "test")
         top, left = (images.shape[1] - shape[0]) // 2, (images.shape[2] - shape[1]) // 2
@@ -328,8 +329,8 @@ def checkpoint_test_set(info, dataset=None, data_dir=None, download=False):
     if name in ("mnist", "fashion", "synthetic", "idx"):
         data = load_mnist(name, data_dir, download=download)
         return data.test.images, data.test.labels
-    raise CookbookError(f"no test set is known for data set {name!r} of this checkpoint; pass --dataset "
-                        "mnist|fashion|synthetic|idx:<folder>")
+    raise CookbookError(f"no test set is known for data set {name!r} of this checkpoint; choose mnist, fashion, "
+                        "synthetic or idx:<folder>", field="dataset")
 
 
 @dataclass(frozen=True)

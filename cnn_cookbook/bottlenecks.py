@@ -125,7 +125,7 @@ def check_distortions(distortions):
     for name in ("random_crop", "random_scale", "random_brightness"):
         value = getattr(distortions, name)
         if value < 0:
-            raise CookbookError(f"--{name.replace('_', '-')} is a percentage >= 0, not {value}")
+            raise CookbookError(f"the distortion {name} is a percentage >= 0, not {value}", field=name)
 
 
 DistortTensors = namedtuple("DistortTensors", ["image", "distorted"])
@@ -160,11 +160,13 @@ def open_transfer_session(graph_def, mode="auto", device="auto", distortions=Non
     path on a probe (:func:`cnn_cookbook.nets.inception_v3.check_batch_mode`).
     """
     if mode not in iv3.MODES:
-        raise CookbookError(f"--bottleneck-mode must be one of {', '.join(iv3.MODES)}, not {mode!r}")
+        raise CookbookError(f"the bottleneck mode must be one of {', '.join(iv3.MODES)}, not {mode!r}",
+                            field="bottleneck_mode")
     candidates = ("batch", "map", "single") if mode == "auto" else (mode,)
     if wants_distortions(distortions):  # distorted images are fed already resized, as a batch
         if mode == "single":
-            raise CookbookError("distortions need --bottleneck-mode auto, batch or map, not single")
+            raise CookbookError("distortions need the bottleneck mode auto, batch or map, not single",
+                                field="bottleneck_mode")
         candidates = tuple(c for c in candidates if c != "single")
     for candidate in candidates:
         graph = tf.Graph()

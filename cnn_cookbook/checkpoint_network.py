@@ -32,7 +32,8 @@ def load_checkpoint_network(checkpoint_dir):
     checkpoint_dir = Path(checkpoint_dir)
     if not checkpoint_dir.is_dir():
         raise CookbookError(f"no checkpoints folder at {checkpoint_dir}; train a network first (python "
-                            "recipes/mnist_cnn.py --dataset synthetic) or give --checkpoint-dir")
+                            "recipes/mnist_cnn.py --dataset synthetic) or name another folder",
+                            field="checkpoint_dir")
     info = read_network_info(checkpoint_dir)
     try:
         builder = get_network(info["network"])

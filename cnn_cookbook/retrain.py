@@ -62,7 +62,8 @@ def build_top_layer(num_classes, hidden_units=0, learning_rate=0.01, optimizer="
     """
     optimizer = make_optimizer(optimizer, learning_rate)  # an unknown name stops before the graph grows
     if hidden_units < 0:
-        raise CookbookError(f"--hidden-units must be >= 0 (0: no hidden layer), not {hidden_units}")
+        raise CookbookError(f"the hidden layer's size must be >= 0 (0: no hidden layer), not {hidden_units}",
+                            field="hidden_units")
     bottleneck_input = tf.placeholder(tf.float32, [None, bottleneck_size], name="BottleneckInputPlaceholder")
     labels = tf.placeholder(tf.int32, [None], name="GroundTruthInput")
     logits = iv3.top_layer_logits(bottleneck_input, num_classes, hidden_units)
@@ -309,7 +310,8 @@ def retrain_on_folders(image_dir, graph_files, output_dir, *, bottleneck_dir=Non
     ``announce`` gets one-line progress messages.
     """
     if hidden_units < 0:  # checked before any bottleneck is computed
-        raise CookbookError(f"--hidden-units must be >= 0 (0: no hidden layer), not {hidden_units}")
+        raise CookbookError(f"the hidden layer's size must be >= 0 (0: no hidden layer), not {hidden_units}",
+                            field="hidden_units")
     check_distortions(distortions)
     make_optimizer(optimizer, learning_rate)  # an unknown name, too
     with run_folder.claim(output_dir) as output_dir:  # checked settings first: bad ones create nothing

@@ -154,7 +154,8 @@ def export_retrained(base_graph_def, weights, class_names, export_dir, hidden_un
         variables = tf.global_variables()
         missing = [v.op.name for v in variables if v.op.name not in weights]
         if missing:
-            raise CookbookError(f"the trained weights lack {missing[0]}; was --hidden-units the same?")
+            raise CookbookError(f"the trained weights lack {missing[0]}; was the hidden layer's size the same?",
+                                field="hidden_units")
         with new_session(graph, device) as session:
             for variable in variables:
                 variable.load(weights[variable.op.name], session)

@@ -177,3 +177,16 @@ def test_a_second_run_into_a_held_folder_stops_at_once(recipe, args, tmp_path):
         holder.communicate("")
     assert_one_line_error(proc, "in use by another run", f"process {holder.pid}")
     assert not (out / "metrics.json").exists()
+
+
+def test_a_target_the_network_lacks_is_one_line_naming_the_flag_and_moves_nothing(checkpoint, small_mnist,
+                                                                                    tmp_path):
+    """The library's error names the setting; the command line adds the flag.  It stops the run
+    before the earlier one in the folder is moved aside."""
+    out = tmp_path / "image"
+    (out / "tensorboard").mkdir(parents=True)
+    (out / "metrics.json").write_text("{}")
+    proc = run_in_process("adversarial_image", "--checkpoint", checkpoint, "--dataset", f"idx:{small_mnist}",
+                          "--output-dir", out, "--target", "10")
+    assert_one_line_error(proc, "target 10 is not a class of this network (0..9)", "(set with --target)")
+    assert (out / "metrics.json").read_text() == "{}" and not (out / "previous-runs").exists()

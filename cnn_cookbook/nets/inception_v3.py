@@ -132,12 +132,12 @@ def locate_inception_v3(model="auto", graph_file=None, models_dir=None, download
     if graph_file is not None:
         path = Path(graph_file)
         if not path.is_file():
-            raise MissingFileError(f"graph file {path} does not exist; check --graph "
-                                   f"(looked for {path.resolve()})")
+            raise MissingFileError(f"graph file {path} does not exist; check the path "
+                                   f"(looked for {path.resolve()})", field="graph")
         return InceptionFiles(path, None, _beside(path, LABEL_MAP_FILENAME), _beside(path, SYNSET_FILENAME),
                               _beside(path, EXAMPLE_IMAGE_FILENAME))
     if model not in ("auto", "inception_v3", "stand-in"):
-        raise CookbookError(f"--model must be auto, inception_v3 or stand-in, not {model!r}")
+        raise CookbookError(f"the model must be auto, inception_v3 or stand-in, not {model!r}", field="model")
     models_dir = Path(models_dir) if models_dir is not None else models_root()
     real_dir = models_dir / REAL_FOLDER
     real_graph = real_dir / GRAPH_FILENAME

@@ -249,6 +249,12 @@ def _tf():
     return tf
 
 
+def new_session(graph=None, **kwargs):
+    """:func:`cnn_cookbook.tf1.new_session`, imported when a task starts (see the module docstring)."""
+    from cnn_cookbook import tf1
+    return tf1.new_session(graph, **kwargs)
+
+
 def start_server(config, cpu_devices=1):
     """This task's ``tf.train.Server`` (after checking its port is free)."""
     tf = _tf()
@@ -289,7 +295,7 @@ def serve_ps(config, announce=print):
         done = _done_queue(tf, config, config.task_index).dequeue()
     # this task only: closing a session that knows the workers would wait on them once they are gone
     only_here = tf.ConfigProto(device_filters=[f"/job:ps/task:{config.task_index}"])
-    with tf.Session(server.target, graph=graph, config=only_here) as session:
+    with new_session(graph, target=server.target, config=only_here) as session:
         session.run(fingerprint.initializer)
         announce(f"{config.task} serving at {config.address}; waiting for {config.num_workers} worker(s)")
         finished = set()
@@ -399,7 +405,7 @@ class _WorkerSession:
             self._check_fingerprints()
             restored = ""
             if worker.is_chief:
-                self.session = tf.Session(worker.server.target, config=worker.session_config(self.cpu_devices))
+                self.session = new_session(target=worker.server.target, config=worker.session_config(self.cpu_devices))
                 latest = self.checkpoints.latest() if self.resume else None
                 start = self.checkpoints.start(self.session, self.resume)
                 restored = f", restored from {os.path.basename(latest)}" if latest else ""
@@ -435,7 +441,7 @@ class _WorkerSession:
         # A ps started with another cluster spec keeps its state apart from this task's session, so
         # its fingerprint stays "uninitialized" here; a matching ps sets it within moments of starting.
         deadline = time.monotonic() + min(config.timeout, SPEC_WAIT)
-        with tf.Session(self.worker.server.target, config=self.worker.session_config()) as probe:
+        with new_session(target=self.worker.server.target, config=self.worker.session_config()) as probe:
             for index, fingerprint in enumerate(extra["fingerprints"]):
                 while True:
                     try:

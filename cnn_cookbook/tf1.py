@@ -153,9 +153,14 @@ def seed_everything(seed):
     return np.random.default_rng(seed)
 
 
-def new_session(graph=None, device="auto", cpu_devices=1):
-    """A Session on ``graph`` with :func:`session_config`; the caller closes it."""
-    return tf.Session(graph=graph, config=session_config(device, cpu_devices))
+def new_session(graph=None, device="auto", cpu_devices=1, target="", config=None):
+    """A Session on ``graph`` with :func:`session_config`; the caller closes it.
+
+    Every Session the package opens itself is opened here (a non-chief cluster worker gets its
+    own from TensorFlow's ``SessionManager``, which waits for the chief).  ``target`` and
+    ``config``: a cluster task's server and its ConfigProto (:mod:`cnn_cookbook.cluster`).
+    """
+    return tf.Session(target, graph=graph, config=config if config is not None else session_config(device, cpu_devices))
 
 
 def device_name(device="auto"):

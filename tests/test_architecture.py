@@ -99,3 +99,20 @@ def test_the_check_itself_sees_an_upward_import():
                      "if __name__ == '__main__':\n    from cnn_cookbook.__main__ import run_as_module\n")
     assert list(_imports(tree)) == [(1, "cli")]
     assert layer_of("nets.vgg19") < layer_of("training") < layer_of("cli")
+
+
+def _calls(tree, name):
+    """Lines that call ``name`` (``new_session``) or an attribute of that name (``tf.Session``)."""
+    return [node.lineno for node in ast.walk(tree) if isinstance(node, ast.Call)
+            and name in (getattr(node.func, "id", None), getattr(node.func, "attr", None))]
+
+
+def test_sessions_are_opened_in_one_place_and_never_below_the_training_layer():
+    """The package docstring's rule: loaders and graph pieces open no Session; every Session the
+    package opens itself comes from tf1.new_session."""
+    for module, path in MODULES.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        if module != "tf1":
+            assert not _calls(tree, "Session") and not _calls(tree, "InteractiveSession"), module
+        if layer_of(module) < layer_of("training"):
+            assert not _calls(tree, "new_session"), f"{module} (a loader or graph piece) opens a Session"

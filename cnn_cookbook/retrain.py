@@ -41,6 +41,7 @@ from cnn_cookbook.fileio import ensure_dir, write_bytes_atomic
 from cnn_cookbook.io.images import UnreadableImage, read_image_rgb
 from cnn_cookbook.nets import inception_v3 as iv3
 from cnn_cookbook.results import ChapterRun
+from cnn_cookbook.serving import export_retrained
 from cnn_cookbook.tf1 import new_session, tf
 from cnn_cookbook.training import classification_heads, fit, make_optimizer
 
@@ -350,9 +351,6 @@ def retrain_on_folders(image_dir, graph_files, output_dir, *, bottleneck_dir=Non
                                                output_labels, final_tensor_name)
         paths = {"graph": graph_path, "labels": labels_path, "bottlenecks": cache_dir, "tensorboard": summaries_dir}
         if export_savedmodel:
-            # serving builds its SavedModel from this module's top layer, so it is imported only here
-            from cnn_cookbook.serving import export_retrained
-
             export_savedmodel = paths["savedmodel"] = export_retrained(graph_def, result.weights, names,
                                                                        export_savedmodel, hidden_units, ts.mode, device)
         evals = result.history.evals

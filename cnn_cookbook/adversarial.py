@@ -56,6 +56,7 @@ class NoiseSettings:
     limit 0.35, l2 weight 0.02, adversarial Adam 1e-2; 1000 steps for one target, 300 for each of the
     ten, immunity rounds of 500 adversarial + 200 normal steps (twice per class, its last run)."""
 
+    # a table of the tutorial's values (alike other chapters' settings only in shape)
     network: str = "hvass-cnn"
     learning_rate: float = 1e-4
     batch_size: int = 64

@@ -212,6 +212,16 @@ def add_tf1_aliases(p):
     return p
 
 
+def add_classifier_run_args(p, export_help):
+    """The flags the classifier recipes (MNIST, CIFAR-10) end with: the SavedModel export,
+    TensorBoard, tensorflow/models' spellings and the cluster's ps/worker flags."""
+    p.add_argument("--export-savedmodel", metavar="DIR", help=export_help)
+    add_summary_args(p)
+    add_tf1_aliases(p)
+    cluster.add_cluster_args(p)
+    return p
+
+
 def apply_log_device_placement(args):
     """Turn on --log-device-placement for this process, before TensorFlow is imported: every
     Session's config then logs placement (:func:`cnn_cookbook.tf1.session_config`) and

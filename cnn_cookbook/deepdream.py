@@ -507,6 +507,7 @@ class DreamSettings:
     ``octave_scale`` the growth between them (recursive: 1 / its rescale factor).
     """
 
+    # a table of settings, one field per flag (alike other chapters' settings only in shape)
     renderer: str = "deepdream"
     steps: int = None
     step_size: float = None

@@ -77,6 +77,7 @@ class StyleSettings:
     ``style_max_size``: callers shrink style images to this longer side (Hvass used 300).
     """
 
+    # a table of the cookbook's values (alike other chapters' settings only in shape)
     content_layers: dict = field(default_factory=lambda: {"relu4_2": 0.5, "relu5_2": 0.5})
     style_layers: dict = field(default_factory=lambda: _equal_weights(
         ["relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1"]))

@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
-from cnn_cookbook import cli, cluster  # noqa: E402
+from cnn_cookbook import cli  # noqa: E402
 
 
 def parse_args(argv):
@@ -51,12 +51,8 @@ def parse_args(argv):
                    "cookbook 500, hvass 1000, keras-style one epoch")
     g.add_argument("--shuffle-buffer", type=cli.positive(), help="min_after_dequeue / tf.data shuffle buffer: 5000")
     g.add_argument("--reader-threads", type=cli.positive(), help="queue pipeline reader threads: 1")
-    p.add_argument("--export-savedmodel", metavar="DIR",
-                   help="after training, write the classifier as a SavedModel (serving_default signature, "
-                        "images 0..1 of any size, centrally cropped)")
-    cli.add_summary_args(p)
-    cli.add_tf1_aliases(p)
-    cluster.add_cluster_args(p)
+    cli.add_classifier_run_args(p, "after training, write the classifier as a SavedModel (serving_default "
+                                   "signature, images 0..1 of any size, centrally cropped)")
     return p.parse_args(argv)
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
-from cnn_cookbook import cli, cluster  # noqa: E402
+from cnn_cookbook import cli  # noqa: E402
 
 
 def parse_args(argv):
@@ -39,11 +39,8 @@ def parse_args(argv):
                    help="Hvass #04: keep the best validation checkpoint, stop after --patience steps without gain")
     g.add_argument("--patience", type=cli.positive(), help="early stopping patience in steps: 1000")
     p.add_argument("--steps", type=cli.positive(), help="training steps: cookbook 500, linear 1000, hvass-cnn 10000")
-    p.add_argument("--export-savedmodel", metavar="DIR",
-                   help="after training, write the classifier as a SavedModel (serving_default signature)")
-    cli.add_summary_args(p)
-    cli.add_tf1_aliases(p)
-    cluster.add_cluster_args(p)
+    cli.add_classifier_run_args(p, "after training, write the classifier as a SavedModel (serving_default "
+                                   "signature)")
     return p.parse_args(argv)
 
 

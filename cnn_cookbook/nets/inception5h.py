@@ -32,6 +32,7 @@ LABELS_FILE = "imagenet_comp_graph_label_strings.txt"
 IMAGENET_MEAN = 117.0
 #: the logits of the main classifier head (softmax2 is its softmax)
 LOGITS_NAME = "softmax2_pre_activation"
+# the stand-in's constants: the same names in every pretrained network's module, other values
 STAND_IN_VERSION = 1
 STAND_IN_FOLDER = f"inception5h-standin-v{STAND_IN_VERSION}"
 STAND_IN_MARKER = "cnn_cookbook_standin"

@@ -49,6 +49,7 @@ VGG19_WIDTHS = (64, 128, 256, 512, 512)
 #: MatConvNet's mean pixel (RGB) of the current-layout file
 VGG19_MEAN_PIXEL = (123.68, 116.779, 103.939)
 FILENAME = "imagenet-vgg-verydeep-19.mat"
+# the stand-in's constants: the same names in every pretrained network's module, other values
 STAND_IN_VERSION = 1
 STAND_IN_FOLDER = f"vgg19-standin-v{STAND_IN_VERSION}"
 STAND_IN_MARKER = "cnn_cookbook_standin"

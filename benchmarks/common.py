@@ -1,4 +1,4 @@
-"""Shared measuring helpers for the benchmarks (run by hand; results go in the README)."""
+"""Shared measuring helpers for the benchmarks (run by hand; results go in docs/benchmarks.md)."""
 
 import os
 import platform

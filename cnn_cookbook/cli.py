@@ -7,7 +7,7 @@ errors name the setting at fault (``field``), not a flag; :func:`main_wrapper` a
 TensorFlow stays out of this module's imports on purpose: a recipe parses its flags first, and
 ``--log-device-placement`` must reach the environment before TensorFlow is imported.
 
-The convention (README, "Command line"): one spelling per idea, no prefix matching (so
+The convention (docs/command-line.md): one spelling per idea, no prefix matching (so
 ``--output`` is never taken for ``--output-dir``), every flag with a help line that shows its
 real default, and the source programs' own flags (tensorflow/models, retrain.py, neural-style) accepted
 as hidden aliases through :func:`alias`.
@@ -125,7 +125,7 @@ def alias(p, flag, *names):
     """Accept each of ``names`` as another spelling of ``flag``, with the same type and choices.
 
     The aliases stay out of the option list (one spelling per idea); ``flag``'s help ends with
-    "also: ...", and the README's alias table lists them.
+    "also: ...", and docs/command-line.md's alias table lists them.
     """
     action = find_action(p, flag)
     kinds = {argparse._StoreTrueAction: "store_true", argparse._StoreFalseAction: "store_false",

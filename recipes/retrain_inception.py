@@ -35,7 +35,7 @@ def _sub(subparsers, name, help_text, description):
                                  formatter_class=cli.HelpFormatter)
 
 
-BOTTLENECK_MODE_HELP = "how many images go through the graph per Session.run (see the README)"
+BOTTLENECK_MODE_HELP = "how many images go through the graph per Session.run (see docs/retraining.md)"
 
 
 def _model_args(p):

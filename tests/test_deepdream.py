@@ -292,10 +292,17 @@ def test_visualize_filters_recipe_on_mnist_checkpoint(tmp_path, mnist_checkpoint
         assert np.mean(result["activation_after"]) > np.mean(result["activation_before"])
         assert (out / f"stimuli_{result['layer']}.png").stat().st_size > 0
     assert_tensorboard_tags(out / "tensorboard", "visualize_filters")
-    proc = run_in_process("visualize_filters", "--checkpoint", mnist_checkpoint, "--output-dir", tmp_path / "class",
-                          "--class", "3", "--steps", "3")
+    argv = ["--checkpoint", mnist_checkpoint, "--output-dir", tmp_path / "class", "--class", "3", "--steps", "3"]
+    proc = run_in_process("visualize_filters", *argv)
     assert proc.returncode == 0, proc.stderr
     assert_tensorboard_tags(tmp_path / "class" / "tensorboard", "visualize_filters --class K")
+    # the same command again (issue 12): the first run moves aside whole and, seeded, repeats exactly
+    first = json.loads((tmp_path / "class" / "metrics.json").read_text())
+    assert run_in_process("visualize_filters", *argv).returncode == 0
+    (kept,) = (tmp_path / "class" / "previous-runs").iterdir()
+    assert json.loads((kept / "metrics.json").read_text()) == first
+    again = json.loads((tmp_path / "class" / "metrics.json").read_text())
+    assert again["results"] == first["results"]
 
 
 def test_class_and_channel_maximisation_on_mnist_checkpoint(mnist_checkpoint):

@@ -115,6 +115,18 @@ def test_ensemble_recipe_trains_checkpoints_and_reports(tmp_path):
     # another seed would draw other splits: the held-out images would not be held out
     with pytest.raises(CookbookError, match="seed=0"):
         train_ensemble(data, 2, output_dir=out, seed=5, device="cpu", train=False, announce=lambda *_: None)
+    # the same command again: the first ensemble (its networks too) moves aside whole, and with the
+    # same seed every network trains to the same weights, so every number repeats (issue 12)
+    proc = run_in_process("mnist_ensemble.py", "--dataset", "idx", "--data-dir", mnist_dir, "--output-dir", out,
+                          "--networks", "2", "--steps", "30", "--learning-rate", "1e-3", "--no-progress")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (kept,) = (out / "previous-runs").iterdir()
+    assert json.loads((kept / "metrics.json").read_text()) == metrics
+    assert all((kept / f"network{i}" / "checkpoints" / "network.json").is_file() for i in range(2))
+    rerun = json.loads((out / "metrics.json").read_text())
+    for key in ("ensemble_test_accuracy", "network_test_accuracies"):
+        assert rerun[key] == metrics[key], key
+    assert [n["validation_accuracy"] for n in rerun["networks"]] == [n["validation_accuracy"] for n in metrics["networks"]]
 
 
 def test_ensemble_recipe_rejects_a_bad_fraction_without_writing(tmp_path):

@@ -36,7 +36,7 @@ from cnn_cookbook.tf1 import new_session, resolve_device, seed_everything, tf, v
 
 
 @dataclass(frozen=True)
-class Hyperparameters:
+class Cifar10Hyperparameters:
     """A model's defaults as its tutorial has them.  A "step" is the book's generation."""
 
     network: str               # name in cnn_cookbook.nets.NETWORKS (the 0..1-input builder)
@@ -56,13 +56,13 @@ class Hyperparameters:
 
 MODELS = {
     # cookbook ch. 8: SGD 0.1 x0.9 every 250 steps (staircase), batch 128, 20000 steps, test every 500
-    "cookbook": Hyperparameters("cifar10-cookbook", "cookbook", "sgd", 0.1, 128, steps=20000,
+    "cookbook": Cifar10Hyperparameters("cifar10-cookbook", "cookbook", "sgd", 0.1, 128, steps=20000,
                                 lr_decay=0.9, lr_decay_steps=250, eval_every=500, checkpoint_every=500),
     # Hvass #06: Adam 1e-4, batch 64, 150000 iterations
-    "hvass": Hyperparameters("cifar10-hvass", "hvass", "adam", 1e-4, 64, steps=150000,
+    "hvass": Cifar10Hyperparameters("cifar10-hvass", "hvass", "adam", 1e-4, 64, steps=150000,
                              eval_every=1000, checkpoint_every=1000),
     # the Keras notebook: Adamax 5e-3, x0.9 per epoch, batch 32, 10 epochs, test and checkpoint each epoch
-    "keras-style": Hyperparameters("cifar10-keras-style", "keras-style", "adamax", 5e-3, 32, epochs=10,
+    "keras-style": Cifar10Hyperparameters("cifar10-keras-style", "keras-style", "adamax", 5e-3, 32, epochs=10,
                                    lr_decay=0.9),
 }
 
@@ -76,7 +76,7 @@ def learning_rate(hp, global_step, steps_per_epoch):
 
 
 def resolve(model, train_examples, **overrides):
-    """The model's :class:`Hyperparameters` with ``overrides`` (None = keep) and per-epoch values
+    """The model's :class:`Cifar10Hyperparameters` with ``overrides`` (None = keep) and per-epoch values
     filled in; returns ``(hyperparameters, steps_per_epoch)``."""
     if model not in MODELS:
         raise CookbookError(f"unknown model {model!r}; choose one of {', '.join(MODELS)}", field="model")
@@ -156,7 +156,7 @@ def train_cifar10(batches_dir, model="cookbook", output_dir="runs/cifar10_cnn", 
                   summaries_dir=None, histogram_every=0, cluster=None, **overrides):
     """Train ``model`` on the binary batches in ``batches_dir``; returns a :class:`ChapterRun`.
 
-    ``overrides`` replace :class:`Hyperparameters` fields (steps, epochs, batch_size,
+    ``overrides`` replace :class:`Cifar10Hyperparameters` fields (steps, epochs, batch_size,
     learning_rate, lr_decay, lr_decay_steps, eval_every, checkpoint_every, shuffle_buffer,
     reader_threads).  Checkpoints (with ``network.json``) and TensorBoard events (train/ and
     eval/ under ``summaries_dir``, default ``output_dir/tensorboard``; histograms every

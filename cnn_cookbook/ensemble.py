@@ -156,7 +156,7 @@ def train_ensemble(data, num_networks=5, model="hvass-cnn", output_dir="runs/mni
     Network ``i`` trains on ``random_split(..., rng=default_rng([seed, i]))`` with TF seed
     ``seed + i``, so a resumed or re-evaluated run sees the same splits.  With ``train=False``
     the networks already in ``output_dir`` are only evaluated (the tutorial's "skip training").
-    ``overrides`` are :class:`cnn_cookbook.mnist_cnn.Hyperparameters` fields (steps, ...).
+    ``overrides`` are :class:`cnn_cookbook.mnist_cnn.MnistHyperparameters` fields (steps, ...).
     Returns a :class:`ChapterRun` with ``outputs["comparison"]`` (an :class:`EnsembleComparison`)
     and ``outputs["probabilities"]`` ([networks, test examples, classes]), and each network's
     checkpoint folder as ``paths["network<i>_checkpoints"]``; nothing but checkpoints and TensorBoard events is written

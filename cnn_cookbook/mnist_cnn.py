@@ -21,7 +21,7 @@ from cnn_cookbook.tf1 import new_session, resolve_device, seed_everything, tf
 
 
 @dataclass(frozen=True)
-class Hyperparameters:
+class MnistHyperparameters:
     """One model's defaults, as its tutorial has them."""
 
     network: str
@@ -43,13 +43,13 @@ class Hyperparameters:
 
 MODELS = {
     # cookbook ch. 8: Momentum 0.9, lr 0.005, batch 100, 500 generations, 500 test images every 5
-    "cookbook": Hyperparameters("cookbook", "momentum", 0.005, 100, 500, 5, 500, sampling="replacement"),
+    "cookbook": MnistHyperparameters("cookbook", "momentum", 0.005, 100, 500, 5, 500, sampling="replacement"),
     # Hvass #01: plain gradient descent 0.5, batch 100, 1000 iterations
-    "linear": Hyperparameters("linear", "sgd", 0.5, 100, 1000, 100, 1000),
+    "linear": MnistHyperparameters("linear", "sgd", 0.5, 100, 1000, 100, 1000),
     # Hvass #02 (and #04 with --early-stopping): Adam 1e-4, batch 64, 10000 iterations
-    "hvass-cnn": Hyperparameters("hvass-cnn", "adam", 1e-4, 64, 10000, 100, 1000),
+    "hvass-cnn": MnistHyperparameters("hvass-cnn", "adam", 1e-4, 64, 10000, 100, 1000),
     # Hvass #03: the #02 network and settings, built with the chainable builder (nets/chain.py)
-    "hvass-chain": Hyperparameters("hvass-chain", "adam", 1e-4, 64, 10000, 100, 1000),
+    "hvass-chain": MnistHyperparameters("hvass-chain", "adam", 1e-4, 64, 10000, 100, 1000),
 }
 
 
@@ -59,7 +59,7 @@ def train_mnist(data, model="cookbook", output_dir="runs/mnist_cnn", seed=0, dev
                 summaries_dir=None, histogram_every=0, cluster=None, **overrides):
     """Train ``model`` on ``data`` (:class:`cnn_cookbook.datasets.mnist.MnistData`).
 
-    ``overrides`` replace any :class:`Hyperparameters` field (steps, batch_size, learning_rate,
+    ``overrides`` replace any :class:`MnistHyperparameters` field (steps, batch_size, learning_rate,
     eval_every, eval_size, patience, ...).  Writes checkpoints, TensorBoard events (train/,
     eval/ and with early stopping validation/ under ``summaries_dir``, default
     ``output_dir/tensorboard``; histograms every ``histogram_every`` steps) and

@@ -306,6 +306,24 @@ def serve_ps(config, announce=print):
     announce(f"{config.task}: every worker is done; stopping")
 
 
+def _sync_replicas_class(tf):
+    """``SyncReplicasOptimizer`` whose own ops ignore the caller's control dependencies.
+
+    Its ``apply_gradients`` also builds the chief's init op, the local step's init op and the
+    token ops.  Called, as usual, under ``control_dependencies(batch-norm updates)``, those ops
+    came to depend on a training batch: the chief's initialisation then blocked for good on an
+    input queue whose runners start only after it (the CIFAR-10 Hvass network in sync mode).
+    The update it returns still waits for the caller's dependencies."""
+
+    class SyncReplicas(tf.train.SyncReplicasOptimizer):
+        def apply_gradients(self, grads_and_vars, global_step=None, name=None):
+            with tf.control_dependencies(None):
+                update = super().apply_gradients(grads_and_vars, global_step, name)
+            return tf.group(update, name="sync_replicas_update")
+
+    return SyncReplicas
+
+
 class Worker:
     """One worker task: its server, its device placement, its optimizer wrapper and its session."""
 
@@ -337,7 +355,7 @@ class Worker:
             return optimizer
         if self.sync_optimizer is not None:
             raise ValueError("one SyncReplicasOptimizer per worker graph")
-        self.sync_optimizer = self.tf.train.SyncReplicasOptimizer(
+        self.sync_optimizer = _sync_replicas_class(self.tf)(
             optimizer, replicas_to_aggregate=self.config.replicas, total_num_replicas=self.config.num_workers)
         return self.sync_optimizer
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import REPO, assert_one_line_error, load_recipe, run_recipe
+from conftest import REPO, assert_one_line_error, load_recipe, run_in_process, run_recipe
 
 
 def _args(**given):
@@ -279,3 +279,77 @@ def test_cifar10_pipelines_give_each_worker_its_own_records(tmp_path, pipeline):
         assert drawn <= mine and len(drawn) > len(mine) // 2
         seen.append(drawn)
     assert not seen[0] & seen[1]
+
+
+def test_cifar10_sync_cluster_survives_a_worker_restart(tmp_path, monkeypatch):
+    """recipes/local_cluster.py, 1 ps + 2 workers, recipes/cifar10_cnn.py in sync mode on tiny
+    synthetic CIFAR (the queue pipeline, the recipe's default), with worker 1 killed once it has
+    joined and started again: it rejoins, the job ends at the requested step, the ps stops.
+
+    SyncReplicasOptimizer hands out one token per worker and update, so the chief alone would
+    go on taking both and could end the job while worker 1 restarts (seconds).  The chief is
+    therefore paused (SIGSTOP) the moment it has joined, well before step ``steps``, and until
+    worker 1 is back: nothing advances while it is paused, however fast the tasks run."""
+    from cnn_cookbook import launcher
+    from cnn_cookbook.datasets.cifar10 import write_synthetic_cifar
+
+    data = write_synthetic_cifar(tmp_path / "data", train_per_class=8, test_per_class=2, seed=1)
+    out, steps = tmp_path / "run", 30
+    rejoined = []
+
+    class WorkerRestart(launcher.LocalCluster):
+        paused = False
+
+        def _echo(self, line):
+            if not self.paused and line.startswith("[worker 0] worker 0 joined the cluster at step"):
+                os.kill(self.task("worker", 0).process.pid, signal.SIGSTOP)
+                self.paused = True
+            super()._echo(line)
+
+        def start_all(self):
+            super().start_all()
+            first = self.task("worker", 1)
+            _wait_until(lambda: self.paused and _joined(first), "both workers to join")
+            first.kill()
+            again = self.start("worker", 1)
+            try:
+                _wait_until(lambda: _joined(again) or again.poll() is not None, "worker 1 to rejoin")
+            finally:
+                os.kill(self.task("worker", 0).process.pid, signal.SIGCONT)
+            rejoined.extend(line for line in again.lines if " joined the cluster at step " in line)
+            return self
+
+        def stop_all(self):  # a test that failed while the chief was paused must still end it
+            for task in self.tasks.values():
+                if task.poll() is None:
+                    os.kill(task.process.pid, signal.SIGCONT)
+            super().stop_all()
+
+    monkeypatch.setattr(launcher, "LocalCluster", WorkerRestart)
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    proc = run_in_process("local_cluster.py", "--ps", "1", "--workers", "2", "--timeout", "240", "--",
+                          REPO / "recipes" / "cifar10_cnn.py", "--model", "hvass", "--dataset", "cifar10",
+                          "--data-dir", data, "--output-dir", out, "--steps", steps, "--batch-size", 4,
+                          "--shuffle-buffer", 20, "--no-progress", "--sync-replicas", "--cluster-timeout", 120)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr
+    (line,) = rejoined
+    assert int(line.rsplit(" ", 1)[1]) < steps, line  # it came back before the job could end
+    assert f"[worker 1] worker 1: done at step {steps}" in proc.stdout
+    assert "[ps 0] ps 0: every worker is done; stopping" in proc.stdout
+    assert "did not stop by itself" not in proc.stdout and "Traceback" not in proc.stdout
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["steps"] == steps and metrics["test_examples"] == 20 and metrics["model"] == "hvass"
+    assert metrics["cluster"] == {"ps_tasks": 1, "workers": 2, "ps_hosts": metrics["cluster"]["ps_hosts"],
+                                  "worker_hosts": metrics["cluster"]["worker_hosts"], "sync_replicas": True,
+                                  "replicas_to_aggregate": 2}
+    # the chief's history counts each global step once, up to the requested one
+    history = json.loads((out / "history.json").read_text())
+    train_steps = history["train"]["step"]
+    assert train_steps == sorted(set(train_steps)) and train_steps[-1] == steps
+    for name in ("loss.png", "accuracy.png", "confusion_matrix.png", "test_predictions.png",
+                 "checkpoints/network.json", "checkpoints/checkpoint"):
+        assert (out / name).is_file(), name
+    assert list((out / "tensorboard").iterdir())
+    logs = {name: (out / "logs" / f"{name}.log").read_text() for name in ("ps0", "worker0", "worker1")}
+    assert logs["worker1"].count("worker 1 joined the cluster at step") == 2  # both lives, one log
+    assert "test accuracy" in logs["worker0"] and "every worker is done" in logs["ps0"]

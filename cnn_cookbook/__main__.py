@@ -16,7 +16,6 @@ import sys
 from pathlib import Path
 
 from cnn_cookbook import __version__
-from cnn_cookbook._as_program import RECIPE_OF_MODULE, refusal
 
 RECIPES_PACKAGE = "cnn_cookbook.recipes"
 
@@ -96,16 +95,13 @@ def main(argv=None):
 
 
 def run_as_module(module_name):
-    """``python -m cnn_cookbook.<chapter module>``: run the recipe of that name, or say which to run.
+    """``python -m cnn_cookbook.<chapter module>``: run the recipe of the same name.
 
-    The chapter modules call this from their ``__main__`` block.  Modules without such a block
-    are refused before they are imported (:mod:`cnn_cookbook._as_program`).
+    The chapter modules whose recipe has their name call this from their ``__main__`` block.
+    Every other module, a chapter whose recipe has another name included, is refused with the
+    recipe to run before it is imported (:mod:`cnn_cookbook._as_program`).
     """
-    short = module_name.rsplit(".", 1)[-1]
-    if RECIPE_OF_MODULE.get(short) == short:
-        sys.exit(main([short, *sys.argv[1:]]))
-    print(refusal(f"cnn_cookbook.{short}"), file=sys.stderr)
-    sys.exit(2)
+    sys.exit(main([module_name.rsplit(".", 1)[-1], *sys.argv[1:]]))
 
 
 if __name__ == "__main__":

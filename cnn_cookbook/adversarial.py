@@ -115,8 +115,8 @@ def _universal_noise(data, settings, output_dir, seed, device, checkpoint, progr
                                 f"{list(data.image_shape)}; give a checkpoint of the MNIST recipe")
     paths = {}
     if output_dir is not None:
-        run_folder.keep_earlier_run(output_dir, announce=announce)
-        summaries_dir = paths["tensorboard"] = Path(summaries_dir or Path(output_dir) / "tensorboard")
+        run_folder.keep_earlier_run(output_dir, announce=announce, summaries_dir=summaries_dir)
+        summaries_dir = paths["tensorboard"] = summaries.events_folder(output_dir, summaries_dir)
     graph = tf.Graph()
     with graph.as_default():
         rng = seed_everything(seed)
@@ -437,8 +437,8 @@ def attack_images(source=ClassifierSource(), settings=ImageAttackSettings(target
                       else _load_checkpoint(source, settings.target))
         settings = replace(settings, target=loaded.target)
         check_target(loaded.network, settings.target)
-        run_folder.keep_earlier_run(output_dir, announce=announce)
-        paths = {"tensorboard": Path(summaries_dir or output_dir / "tensorboard")}
+        run_folder.keep_earlier_run(output_dir, announce=announce, summaries_dir=summaries_dir)
+        paths = {"tensorboard": summaries.events_folder(output_dir, summaries_dir)}
         if source.inception and loaded.image is None:
             loaded.image = paths["input"] = save_image(output_dir / "input.png", demo_picture())
         with new_session(graph, device) as session, summaries.RunWriters(paths["tensorboard"], graph) as writers:
@@ -454,9 +454,3 @@ def attack_images(source=ClassifierSource(), settings=ImageAttackSettings(target
     return ChapterRun(metrics, figures, paths=paths,
                       outputs={"classifier": loaded.described, "target_name": loaded.class_name(settings.target),
                                "inception": source.inception})
-
-
-if __name__ == "__main__":  # `python -m cnn_cookbook.adversarial` says which recipe to run
-    from cnn_cookbook.__main__ import run_as_module
-
-    run_as_module("adversarial")

@@ -28,7 +28,7 @@ from cnn_cookbook import plots, run_folder, summaries, training
 from cnn_cookbook.datasets import cifar10_pipeline as pipelines
 from cnn_cookbook.datasets.cifar10 import CLASS_NAMES, count_records
 from cnn_cookbook.errors import CookbookError
-from cnn_cookbook.fileio import ensure_dir, ensure_writable_dir
+from cnn_cookbook.fileio import ensure_dir
 from cnn_cookbook.multi_device import build_towers, variables_on_cpu
 from cnn_cookbook.nets import cifar10 as nets
 from cnn_cookbook.results import ChapterRun
@@ -197,12 +197,8 @@ def train_cifar10(batches_dir, model="cookbook", output_dir="runs/cifar10_cnn", 
         summaries.add_input_images(net.input_batch.images)
         if histogram_every:
             summaries.add_histograms(summaries.relu_activations(graph, exclude_scope="evaluation"))
-        # TensorFlow's event writer only logs a failure and carries on; check the folder first
-        writer = None
-        if chief:
-            events = ensure_writable_dir(summaries_dir or output_dir / "tensorboard",
-                                         "summaries_dir" if summaries_dir else "output_dir")
-            writer = summaries.RunWriters(events, graph, histogram_every)
+        writer = summaries.RunWriters(summaries.events_folder(output_dir, summaries_dir), graph,
+                                      histogram_every) if chief else None
         # Hvass #06's figure, run in this session once training is over (the chief draws it)
         examples = build_distortion_examples(hp.style) if chief and hp.style != "keras-style" else None
         last_eval = {}

@@ -133,15 +133,6 @@ def tile_boxes(height, width, tile_size):
             for y0, y1 in zip(ys[:-1], ys[1:]) for x0, x1 in zip(xs[:-1], xs[1:])]
 
 
-def octave_sizes(height, width, octaves, scale):
-    """(H, W) of each octave from the coarsest to the original, dividing by ``scale`` each time."""
-    sizes = [(height, width)]
-    for _ in range(octaves - 1):
-        h, w = sizes[-1]
-        sizes.append((max(1, int(h / scale)), max(1, int(w / scale))))
-    return sizes[::-1]
-
-
 def visstd(image, spread=0.1):
     """Display range for images dreamt from noise: standardise, scale by ``spread``, 0..255."""
     image = np.asarray(image, dtype=np.float64)

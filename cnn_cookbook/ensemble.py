@@ -237,9 +237,3 @@ def ensemble_figures(data, comparison, count=9):
                   f"\nBest net: {names[comparison.best_predictions[i]]}" for i in index]
         figures[key] = plots.image_grid(data.test.images[index], titles, cols=3, title=title)
     return figures
-
-
-if __name__ == "__main__":  # `python -m cnn_cookbook.ensemble` says which recipe to run
-    from cnn_cookbook.__main__ import run_as_module
-
-    run_as_module("ensemble")

@@ -14,7 +14,7 @@ import numpy as np
 from cnn_cookbook import cluster as clusters
 from cnn_cookbook import plots, run_folder, summaries, training
 from cnn_cookbook.errors import CookbookError
-from cnn_cookbook.fileio import ensure_dir, ensure_writable_dir
+from cnn_cookbook.fileio import ensure_dir
 from cnn_cookbook.nets import get_network
 from cnn_cookbook.results import ChapterRun
 from cnn_cookbook.tf1 import new_session, resolve_device, seed_everything, tf
@@ -99,12 +99,8 @@ def train_mnist(data, model="cookbook", output_dir="runs/mnist_cnn", seed=0, dev
         summaries.add_input_images(net.images)
         if histogram_every:
             summaries.add_histograms(net.endpoints)
-        # TensorFlow's event writer only logs a failure and carries on; check the folder first
-        writer = None
-        if chief:
-            events = ensure_writable_dir(summaries_dir or output_dir / "tensorboard",
-                                         "summaries_dir" if summaries_dir else "output_dir")
-            writer = summaries.RunWriters(events, graph, histogram_every)
+        writer = summaries.RunWriters(summaries.events_folder(output_dir, summaries_dir), graph,
+                                      histogram_every) if chief else None
         last_batch = {}
 
         def feed():

@@ -321,8 +321,8 @@ def retrain_on_folders(image_dir, graph_files, output_dir, *, bottleneck_dir=Non
         tag = f" [{iv3.STAND_IN_LABEL}]" if stand_in else ""
         folders = list_class_folders(image_dir)
         lists = split_image_lists(folders, validation_percentage, testing_percentage)
-        summaries_dir = Path(summaries_dir or output_dir / "tensorboard")
         run_folder.keep_earlier_run(output_dir, announce=announce, summaries_dir=summaries_dir)
+        summaries_dir = summaries.events_folder(output_dir, summaries_dir)
         if folders.empty_classes:
             announce(f"skipped {len(folders.empty_classes)} empty class folder(s): {', '.join(folders.empty_classes)}")
         names = folders.class_names
@@ -476,9 +476,3 @@ def predict_with_retrained(graph_path, labels_path, images, *, top_k=5, final_te
         tops = predict_images(ts, class_names, images, top_k, final_tensor_name=final_tensor_name)
     return ChapterRun({"graph": str(graph_path), "predictions": _top_rows(images, tops)},
                       outputs={"top": tops, "stand_in": iv3.is_stand_in(graph_def)})
-
-
-if __name__ == "__main__":  # `python -m cnn_cookbook.retrain` says which recipe to run
-    from cnn_cookbook.__main__ import run_as_module
-
-    run_as_module("retrain")

@@ -386,7 +386,3 @@ def _grids(session, network, grids, shown, steps, step_size, image_size, rng, wr
         announce(f"{layer}: mean activation of {len(stimuli.filters)} filters "
                  f"{np.mean(stimuli.before):.4f} -> {np.mean(stimuli.after):.4f}")
     return figures
-if __name__ == "__main__":  # `python -m cnn_cookbook.visualize` says which recipe to run
-    from cnn_cookbook.__main__ import run_as_module
-
-    run_as_module("visualize")

@@ -8,7 +8,6 @@ import pytest
 
 from conftest import assert_one_line_error, assert_tensorboard_tags, run_in_process, run_recipe
 
-RECIPES = Path(__file__).resolve().parents[1] / "recipes"
 
 
 def write_small_mnist(directory, unique=300, train=5100, test=200):

@@ -7,7 +7,6 @@ channels.
 """
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,7 +15,6 @@ from cnn_cookbook.errors import DataFormatError
 from cnn_cookbook.nets.vgg16 import load_vgg16_graph
 from conftest import load_recipe
 
-REPO = Path(__file__).resolve().parents[1]
 BGR_MEAN = (103.939, 116.779, 123.68)
 WIDTHS = (4, 4, 6, 6, 8)
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from conftest import REPO, assert_one_line_error, load_recipe, run_in_process, run_recipe
+from conftest import REPO, assert_one_line_error, run_in_process, run_recipe
 
 
 def _args(**given):
@@ -66,35 +66,25 @@ def test_cluster_from_flags_and_tf_config():
         assert fragment in str(raised.value)
 
 
-def _one_line_error(capsys, main, argv):
-    with pytest.raises(SystemExit) as exited:
-        main(argv)
-    assert exited.value.code == 2
-    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("error:"), lines
-    return lines[0]
-
-
-def test_a_worker_without_its_ps_or_port_fails_with_one_line(mnist_dir, tmp_path, capsys):
+def test_a_worker_without_its_ps_or_port_fails_with_one_line(mnist_dir, tmp_path):
     """In this process: each check fails before any server starts."""
     from cnn_cookbook.launcher import free_ports
 
-    main = load_recipe("mnist_cnn").main
     ps, worker = free_ports(2)
     common = ["--dataset", "idx", "--data-dir", str(mnist_dir), "--output-dir", str(tmp_path), "--no-progress",
               "--ps-hosts", f"127.0.0.1:{ps}", "--worker-hosts", f"127.0.0.1:{worker}", "--job-name", "worker"]
     began = time.monotonic()
-    line = _one_line_error(capsys, main, common + ["--task-index", "0", "--cluster-timeout", "1.5"])
+    line = assert_one_line_error(run_in_process("mnist_cnn", *common, "--task-index", "0", "--cluster-timeout", "1.5"))
     assert f"cannot reach ps 0 at 127.0.0.1:{ps} after 1.5 s" in line
     assert time.monotonic() - began < 60  # bounded by the flag, not a hang
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", worker))
         taken.listen(1)
-        line = _one_line_error(capsys, main, common + ["--task-index", "0"])
+        line = assert_one_line_error(run_in_process("mnist_cnn", *common, "--task-index", "0"))
     assert f"port {worker} of worker 0" in line and "already in use" in line
-    assert "--task-index 1 is beyond" in _one_line_error(capsys, main, common + ["--task-index", "1"])
-    assert "unknown --job-name 'boss'" in _one_line_error(capsys, main, common + ["--task-index", "0", "--job-name",
-                                                                                   "boss"])
+    assert_one_line_error(run_in_process("mnist_cnn", *common, "--task-index", "1"), "--task-index 1 is beyond")
+    assert_one_line_error(run_in_process("mnist_cnn", *common, "--task-index", "0", "--job-name", "boss"),
+                          "unknown --job-name 'boss'")
 
 
 # ---------------------------------------------------------------------------------------------

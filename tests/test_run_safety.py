@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import load_recipe, run_recipe
+from conftest import assert_one_line_error, load_recipe, run_in_process, run_recipe
 
 IMAGES = np.random.default_rng(0).random((16, 28, 28, 1)).astype(np.float32)
 LABELS = np.arange(16, dtype=np.int32) % 10
@@ -229,17 +229,7 @@ def test_a_fresh_run_moves_the_earlier_one_aside_whole_and_it_stays_usable(mnist
     assert len(list((out / run_folder.PREVIOUS).iterdir())) == run_folder.KEEP
 
 
-def _one_line_exit(capsys, call, *fragments):
-    capsys.readouterr()
-    with pytest.raises(SystemExit) as stopped:
-        call()
-    errors = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
-    assert stopped.value.code == 2 and len(errors) == 1 and errors[0].startswith("error:"), errors
-    for fragment in fragments:
-        assert fragment in errors[0], errors[0]
-
-
-def test_disk_faults_end_in_one_line_and_keep_what_was_written(mnist_dir, tmp_path, capsys, monkeypatch):
+def test_disk_faults_end_in_one_line_and_keep_what_was_written(mnist_dir, tmp_path, monkeypatch):
     import errno
 
     import matplotlib.figure
@@ -259,8 +249,8 @@ def test_disk_faults_end_in_one_line_and_keep_what_was_written(mnist_dir, tmp_pa
 
     with monkeypatch.context() as patch:  # the disk fills up during the checkpoint of step 10
         patch.setattr(tf.train.Saver, "save", full_from_step_10)
-        _one_line_exit(capsys, lambda: main([*args, "--steps", "20"]), "cannot write checkpoint", "model.ckpt-10",
-                       "free disk space")
+        assert_one_line_error(run_in_process("mnist_cnn", *args, "--steps", "20"), "cannot write checkpoint",
+                              "model.ckpt-10", "free disk space")
     assert tf.train.latest_checkpoint(str(out / "checkpoints")).endswith("model.ckpt-5")
     main([*args, "--steps", "20", "--resume"])  # space freed: the run continues from step 5
     assert json.loads((out / "history.json").read_text())["train"]["step"] == list(range(1, 21))
@@ -272,19 +262,19 @@ def test_disk_faults_end_in_one_line_and_keep_what_was_written(mnist_dir, tmp_pa
 
     with monkeypatch.context() as patch:  # ... and during the plots of a longer run
         patch.setattr(matplotlib.figure.Figure, "savefig", no_space)
-        _one_line_exit(capsys, lambda: main([*args, "--steps", "25", "--resume"]), "cannot write", ".png",
-                       "No space left on device")
+        assert_one_line_error(run_in_process("mnist_cnn", *args, "--steps", "25", "--resume"), "cannot write",
+                              ".png", "No space left on device")
     assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before  # no half-written file
 
     blocked = tmp_path / "blocked"
     blocked.mkdir()
     (blocked / "tensorboard").write_text("a file where the events folder should be")
-    _one_line_exit(capsys, lambda: main([*args[:-3], "--output-dir", str(blocked), "--steps", "5"]),
-                   "tensorboard")
+    assert_one_line_error(run_in_process("mnist_cnn", *args[:-3], "--output-dir", blocked, "--steps", "5"),
+                          "tensorboard")
     assert not (blocked / "checkpoints").exists()  # stopped at the start, not after training
 
 
-def test_an_unreadable_input_file_is_one_line(mnist_dir, tmp_path, capsys, monkeypatch):
+def test_an_unreadable_input_file_is_one_line(mnist_dir, tmp_path, monkeypatch):
     import builtins
     import errno
     import io
@@ -298,7 +288,6 @@ def test_an_unreadable_input_file_is_one_line(mnist_dir, tmp_path, capsys, monke
 
     monkeypatch.setattr(builtins, "open", denied)
     monkeypatch.setattr(io, "open", denied)
-    main = load_recipe("mnist_cnn").main
-    _one_line_exit(capsys, lambda: main(["--dataset", "idx", "--data-dir", str(mnist_dir), "--output-dir",
-                                         str(tmp_path / "run"), "--steps", "1"]),
-                   "t10k-labels", "Permission denied", "fix its permissions")
+    assert_one_line_error(run_in_process("mnist_cnn", "--dataset", "idx", "--data-dir", mnist_dir, "--output-dir",
+                                         tmp_path / "run", "--steps", "1"),
+                          "t10k-labels", "Permission denied", "fix its permissions")

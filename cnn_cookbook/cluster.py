@@ -31,7 +31,7 @@ import threading
 import time
 from dataclasses import dataclass
 
-from cnn_cookbook.errors import CookbookError
+from cnn_cookbook.errors import CookbookError, first_line
 
 JOBS = ("ps", "worker")
 
@@ -269,7 +269,7 @@ def start_server(config, cpu_devices=1):
         return new_server(tf.train.ClusterSpec(config.spec()), config.job_name, config.task_index, server_config)
     except tf.errors.OpError as exc:
         raise ClusterError(f"{config.task} could not start its server on {config.address}: "
-                           f"{exc.message.splitlines()[0]}") from None
+                           f"{first_line(exc)}") from None
 
 
 def _fingerprint_variable(tf, index, value=""):
@@ -538,8 +538,7 @@ class _WorkerSession:
                                 "for the other tasks; check that every task is running")
         # any other failure in a cluster session (a restarted chief, a ps that came back empty): one
         # line with TensorFlow's own first line, not a traceback
-        first = (getattr(exc, "message", "") or str(exc)).strip().splitlines()[:1] or [""]
-        return ClusterError(f"{config.task}: TensorFlow failed ({type(exc).__name__}: {first[0][:200]}); "
+        return ClusterError(f"{config.task}: TensorFlow failed ({type(exc).__name__}: {first_line(exc, 200)}); "
                             "start the cluster again with --resume to continue from the last checkpoint")
 
 

@@ -44,3 +44,10 @@ class Interrupted(CookbookError):
     def __init__(self, message, exit_status=130, *, field=None):
         super().__init__(message, field=field)
         self.exit_status = exit_status
+
+
+def first_line(exc, limit=None, default=""):
+    """The first non-blank line of an exception's text (TensorFlow's ``message`` where it has one),
+    cut to ``limit`` characters: what a one-line error quotes of a library's own error."""
+    lines = [line.strip() for line in str(getattr(exc, "message", "") or exc).splitlines() if line.strip()]
+    return (lines[0][:limit] if limit else lines[0]) if lines else default

@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from cnn_cookbook import training
-from cnn_cookbook.errors import CookbookError
+from cnn_cookbook.errors import CookbookError, first_line
 from cnn_cookbook.fileio import ensure_dir
 from cnn_cookbook.nets import get_network
 from cnn_cookbook.nets import inception_v3 as iv3
@@ -190,7 +190,7 @@ def load(export_dir, device="cpu"):
         meta = tf.saved_model.loader.load(session, list(TAGS), str(export_dir))
     except (OSError, RuntimeError, tf.errors.OpError) as exc:
         session.close()
-        raise CookbookError(f"cannot load the SavedModel in {export_dir}: {str(exc).splitlines()[0]}") from None
+        raise CookbookError(f"cannot load the SavedModel in {export_dir}: {first_line(exc)}") from None
     if SIGNATURE not in meta.signature_def:
         session.close()
         raise CookbookError(f"{export_dir} has no {SIGNATURE!r} signature (it has "
@@ -233,7 +233,7 @@ def predict(served, images, batch_size=256):
         try:
             p, c = served.session.run([served.outputs["probabilities"], served.outputs["classes"]], {tensor: chunk})
         except tf.errors.InvalidArgumentError as exc:  # e.g. bytes that are no JPEG/PNG/GIF/BMP file
-            raise CookbookError(f"the SavedModel refused the input: {exc.message.splitlines()[0]}") from None
+            raise CookbookError(f"the SavedModel refused the input: {first_line(exc)}") from None
         probabilities.append(p)
         classes.append(c)
     return np.concatenate(probabilities), np.concatenate(classes)

@@ -29,7 +29,7 @@ from cnn_cookbook.progress import tqdm
 
 from cnn_cookbook import progress as progress_lines
 from cnn_cookbook import summaries
-from cnn_cookbook.errors import CookbookError, Interrupted, TrainingDiverged
+from cnn_cookbook.errors import CookbookError, Interrupted, TrainingDiverged, first_line
 from cnn_cookbook.fileio import ensure_dir, write_json
 from cnn_cookbook.tf1 import tf
 
@@ -237,11 +237,6 @@ def all_finite(variables, after=None):
 _CHECKPOINT_FILE = re.compile(r"^(model\.ckpt-(\d+))\.(index|meta|data-\d+-of-\d+)$")
 
 
-def _first_line(exc):
-    text = str(getattr(exc, "message", "") or exc).strip().splitlines()
-    return (text[0][:120] if text else type(exc).__name__)
-
-
 class Checkpoints:
     """Saver plus the folder it writes to: checked saves, resume from the newest good checkpoint.
 
@@ -315,7 +310,7 @@ class Checkpoints:
             self.check_compatible(path)
             self.saver.restore(session, path)
         except tf.errors.OpError as exc:  # truncated or corrupt files
-            return f"it is damaged ({type(exc).__name__}: {_first_line(exc)})"
+            return f"it is damaged ({type(exc).__name__}: {first_line(exc, 120, type(exc).__name__)})"
         if not session.run(self.finite_check()):
             return "its weights are not finite"
         return None
@@ -387,7 +382,7 @@ class Checkpoints:
             path = self.saver.save(session, self.prefix, global_step=step)
         except (tf.errors.OpError, OSError) as exc:
             raise CookbookError(
-                f"cannot write checkpoint {self.prefix}-{step} ({_first_line(exc)}); free disk space or "
+                f"cannot write checkpoint {self.prefix}-{step} ({first_line(exc, 120, type(exc).__name__)}); free disk space or "
                 f"fix the permissions of {self.directory}, then resume: earlier checkpoints are kept",
                 field="resume") from None
         return path

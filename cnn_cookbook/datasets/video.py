@@ -31,7 +31,7 @@ import imageio_ffmpeg
 import numpy as np
 from PIL import Image
 
-from cnn_cookbook.errors import CookbookError
+from cnn_cookbook.errors import CookbookError, first_line
 from cnn_cookbook.fileio import ensure_dir, write_bytes_atomic
 from cnn_cookbook.io.images import encode_jpeg
 from cnn_cookbook.progress import bar as progress_bar
@@ -99,7 +99,7 @@ def read_frames(path, sampling=Sampling(1, None, None)):
         try:
             meta = next(reader)
         except (RuntimeError, OSError, StopIteration) as exc:
-            raise VideoError(_first_line(exc) or "ffmpeg cannot read it") from None
+            raise VideoError(first_line(exc, 200) or "ffmpeg cannot read it") from None
         width, height = meta["size"]
         keep = frame_filter(sampling, meta.get("fps"))
         index = 0
@@ -109,7 +109,7 @@ def read_frames(path, sampling=Sampling(1, None, None)):
             except StopIteration:
                 break
             except (RuntimeError, OSError) as exc:
-                raise VideoError(_first_line(exc) or "decoding failed") from None
+                raise VideoError(first_line(exc, 200) or "decoding failed") from None
             if keep(index):
                 frame = np.frombuffer(data, np.uint8)
                 if frame.size != width * height * 3:
@@ -122,11 +122,6 @@ def read_frames(path, sampling=Sampling(1, None, None)):
 
 class VideoError(Exception):
     """A video that cannot be decoded (the reason is the message)."""
-
-
-def _first_line(exc):
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-    return lines[0][:200] if lines else ""
 
 
 def _marker(class_dir, video):

@@ -50,7 +50,7 @@ from pathlib import Path
 import numpy as np
 
 from cnn_cookbook import graphs
-from cnn_cookbook.errors import CookbookError, DataFormatError, MissingFileError
+from cnn_cookbook.errors import CookbookError, DataFormatError, MissingFileError, first_line
 from cnn_cookbook.fileio import write_bytes_atomic
 from cnn_cookbook.io import downloads
 from cnn_cookbook.io.images import encode_jpeg, read_image_rgb
@@ -288,7 +288,7 @@ def classify_image(session, image_path, top_k=10, labels=None, stand_in=False):
     try:
         probabilities = session.run(graph.get_tensor_by_name(SOFTMAX), image_feed(graph, image_path))
     except tf.errors.InvalidArgumentError as exc:
-        raise CookbookError(f"cannot classify {image_path}: {exc.message.splitlines()[0]}") from None
+        raise CookbookError(f"cannot classify {image_path}: {first_line(exc)}") from None
     probabilities = np.squeeze(probabilities)
     order = np.argsort(probabilities)[::-1][:top_k]
     return [Prediction(int(i), label_for(int(i), labels, stand_in), float(probabilities[i])) for i in order]
